@@ -1,0 +1,79 @@
+"""Every URL the bridge mints, in one place, so ids never drift between modules."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from urllib.parse import quote
+
+
+def entry_slug(entry_id: str) -> str:
+    """The stable path segment of an entry's object URL (derived from its id alone)."""
+    return hashlib.sha256(entry_id.encode("utf-8")).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Urls:
+    """URL builder for one public base URL (``https://host`` without trailing slash)."""
+
+    base: str
+
+    def actor(self, handle: str) -> str:
+        """The blog's actor id."""
+        return f"{self.base}/users/{handle}"
+
+    def key_id(self, handle: str) -> str:
+        """The blog's public key id."""
+        return f"{self.actor(handle)}#main-key"
+
+    def inbox(self, handle: str) -> str:
+        """The blog's personal inbox."""
+        return f"{self.actor(handle)}/inbox"
+
+    def outbox(self, handle: str) -> str:
+        """The blog's outbox collection."""
+        return f"{self.actor(handle)}/outbox"
+
+    def followers(self, handle: str) -> str:
+        """The blog's followers collection."""
+        return f"{self.actor(handle)}/followers"
+
+    def following(self, handle: str) -> str:
+        """The blog's (always empty) following collection."""
+        return f"{self.actor(handle)}/following"
+
+    def featured(self, handle: str) -> str:
+        """The blog's featured (pinned) collection."""
+        return f"{self.actor(handle)}/featured"
+
+    def article(self, handle: str, slug: str) -> str:
+        """The object id of one entry."""
+        return f"{self.actor(handle)}/posts/{slug}"
+
+    def activity(self, handle: str, activity_uuid: str) -> str:
+        """The id of one outgoing activity."""
+        return f"{self.actor(handle)}/activities/{activity_uuid}"
+
+    def profile(self, handle: str) -> str:
+        """The human profile page (also the actor's ``url``)."""
+        return f"{self.base}/@{handle}"
+
+    def tag(self, name: str) -> str:
+        """The page of a hashtag."""
+        return f"{self.base}/tags/{quote(name, safe='')}"
+
+    def shared_inbox(self) -> str:
+        """The bridge-wide shared inbox."""
+        return f"{self.base}/inbox"
+
+    def instance_actor(self) -> str:
+        """The instance actor (an Application that signs bridge-level fetches)."""
+        return f"{self.base}/actor"
+
+    def instance_key_id(self) -> str:
+        """The instance actor's public key id."""
+        return f"{self.instance_actor()}#main-key"
+
+    def websub_callback(self, handle: str) -> str:
+        """Where the blog's WebSub hub verifies and pushes."""
+        return f"{self.base}/websub/{handle}"

@@ -1,0 +1,268 @@
+"""Configuration: a TOML file plus ``FEEDFED_*`` environment overrides, validated once.
+
+The result is a tree of frozen dataclasses; nothing reads configuration at import time.
+Every invalid value raises :class:`~bridge.errors.ConfigError` naming its key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from bridge.errors import ConfigError
+
+ObjectType = Literal["Article", "Note"]
+
+HANDLE_RE = re.compile(r"^[a-z0-9_]{1,30}$")
+DEFAULT_NOTE_TEMPLATE = "<p><strong>{title}</strong></p>{summary}<p><a href=\"{url}\">{url}</a></p>"
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_DATABASE_URL = "sqlite:///feedfed.db"
+
+
+@dataclass(frozen=True)
+class BlogConfig:
+    """One blog declared in the config file (blogs may also be added with the CLI)."""
+
+    handle: str
+    feed_url: str
+    object_type: ObjectType = "Article"
+    note_template: str = DEFAULT_NOTE_TEMPLATE
+    manually_approves_followers: bool = False
+    display_name: str | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps and timings; all durations in seconds."""
+
+    max_feed_bytes: int = 10 * 1024 * 1024
+    fetch_timeout: float = 30.0
+    min_poll_interval: int = 5 * 60
+    max_poll_interval: int = 6 * 60 * 60
+    max_error_backoff: int = 24 * 60 * 60
+    poll_jitter: float = 0.1
+    featured_count: int = 5
+    page_size: int = 20
+    websub_lease_seconds: int = 7 * 24 * 60 * 60
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole, validated configuration."""
+
+    base_url: str
+    domain: str
+    listen_host: str
+    listen_port: int
+    database_url: str
+    user_agent: str
+    limits: Limits = field(default_factory=Limits)
+    blogs: tuple[BlogConfig, ...] = ()
+    source: Path | None = None
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read the config file (``path``, else ``FEEDFED_CONFIG``, else defaults) and overrides."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    source: Path | None = None
+    chosen = path if path is not None else env.get("FEEDFED_CONFIG")
+    if chosen:
+        source = Path(chosen)
+        try:
+            raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("FEEDFED_CONFIG", f"no such file: {source}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("FEEDFED_CONFIG", f"{source} is not valid TOML: {exc}") from None
+    return build_config(raw, env, source)
+
+
+def build_config(
+    raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None = None
+) -> Config:
+    """Validate a parsed TOML mapping plus environment overrides into a :class:`Config`."""
+    server = _table(raw, "server")
+    database = _table(raw, "database")
+    limits_raw = _table(raw, "limits")
+    _reject_unknown(raw, {"server", "database", "limits", "blogs"}, "")
+    _reject_unknown(server, {"base_url", "domain", "listen", "user_agent"}, "server.")
+    _reject_unknown(database, {"url"}, "database.")
+
+    base_url = env.get("FEEDFED_BASE_URL") or _str(server, "base_url", "server.", DEFAULT_BASE_URL)
+    base_url, netloc = _validate_base_url(base_url)
+    domain = env.get("FEEDFED_DOMAIN") or _str(server, "domain", "server.", netloc)
+    listen = env.get("FEEDFED_LISTEN") or _str(server, "listen", "server.", DEFAULT_LISTEN)
+    host, port = _parse_listen(listen)
+    db_url = env.get("FEEDFED_DATABASE_URL") or _str(
+        database, "url", "database.", DEFAULT_DATABASE_URL
+    )
+    _validate_database_url(db_url)
+    user_agent = _str(server, "user_agent", "server.", f"feedfed/0.1 (+{base_url}/)")
+
+    return Config(
+        base_url=base_url,
+        domain=domain,
+        listen_host=host,
+        listen_port=port,
+        database_url=db_url,
+        user_agent=user_agent,
+        limits=_build_limits(limits_raw),
+        blogs=_build_blogs(raw.get("blogs", [])),
+        source=source,
+    )
+
+
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, "must be a table")
+    return value
+
+
+def _reject_unknown(table: Mapping[str, Any], known: set[str], prefix: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}", f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def _str(table: Mapping[str, Any], key: str, prefix: str, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(prefix + key, "must be a non-empty string")
+    return value.strip()
+
+
+def _validate_base_url(url: str) -> tuple[str, str]:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("server.base_url", f"must be an http(s) URL with a host, got {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(
+            "server.base_url", "must have no path, query or fragment: WebFinger lives at the root"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            "server.base_url",
+            "http:// is only for trials on loopback; serve https:// through a TLS reverse proxy",
+        )
+    return f"{parts.scheme}://{parts.netloc}", parts.netloc
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port_text = listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError("server.listen", f"must be host:port, got {listen!r}")
+    return host, int(port_text)
+
+
+def _validate_database_url(url: str) -> None:
+    scheme = url.split(":", 1)[0]
+    if scheme == "sqlite":
+        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
+            raise ConfigError("database.url", "SQLite URLs look like sqlite:///path/to/feedfed.db")
+    elif scheme not in ("postgresql", "postgres"):
+        raise ConfigError("database.url", f"unsupported database {scheme!r} (sqlite, postgresql)")
+
+
+def _build_limits(raw: Mapping[str, Any]) -> Limits:
+    defaults = Limits()
+    values: dict[str, Any] = {}
+    for name, default in vars(defaults).items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        kind = type(default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"limits.{name}", "must be a number")
+        if kind is int and not isinstance(value, int):
+            raise ConfigError(f"limits.{name}", "must be a whole number")
+        if value <= 0 and name != "poll_jitter":
+            raise ConfigError(f"limits.{name}", "must be positive")
+        values[name] = kind(value)
+    _reject_unknown(raw, set(vars(defaults)), "limits.")
+    limits = Limits(**values)
+    if not 0 <= limits.poll_jitter < 1:
+        raise ConfigError("limits.poll_jitter", "must be at least 0 and below 1")
+    if limits.min_poll_interval > limits.max_poll_interval:
+        raise ConfigError("limits.min_poll_interval", "must not exceed limits.max_poll_interval")
+    return limits
+
+
+def validate_handle(handle: str, key: str = "handle") -> str:
+    """Return ``handle`` if it is a valid account name (Mastodon's rules), else raise."""
+    if not HANDLE_RE.match(handle):
+        raise ConfigError(key, f"{handle!r}: use 1-30 lowercase letters, digits or underscores")
+    return handle
+
+
+def validate_feed_url(url: str, key: str = "feed_url") -> str:
+    """Return ``url`` if it is an absolute http(s) URL, else raise."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, f"must be an absolute http(s) URL, got {url!r}")
+    return url
+
+
+def _build_blogs(raw: Any) -> tuple[BlogConfig, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("blogs", "must be an array of tables ([[blogs]])")
+    blogs: list[BlogConfig] = []
+    seen: set[str] = set()
+    known = {f for f in BlogConfig.__dataclass_fields__}
+    for index, item in enumerate(raw):
+        prefix = f"blogs[{index}]."
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"blogs[{index}]", "must be a table")
+        _reject_unknown(item, known, prefix)
+        handle = validate_handle(_str(item, "handle", prefix, ""), prefix + "handle")
+        if handle in seen:
+            raise ConfigError(prefix + "handle", f"{handle!r} is declared twice")
+        seen.add(handle)
+        feed_url = validate_feed_url(_str(item, "feed_url", prefix, ""), prefix + "feed_url")
+        object_type = item.get("object_type", "Article")
+        if object_type not in ("Article", "Note"):
+            raise ConfigError(prefix + "object_type", "must be \"Article\" or \"Note\"")
+        template = _str(item, "note_template", prefix, DEFAULT_NOTE_TEMPLATE)
+        if "{url}" not in template:
+            raise ConfigError(prefix + "note_template", "must contain {url}")
+        approves = item.get("manually_approves_followers", False)
+        if not isinstance(approves, bool):
+            raise ConfigError(prefix + "manually_approves_followers", "must be true or false")
+        blogs.append(
+            BlogConfig(
+                handle=handle,
+                feed_url=feed_url,
+                object_type=object_type,
+                note_template=template,
+                manually_approves_followers=approves,
+                display_name=_optional_str(item, "display_name", prefix),
+                summary=_optional_str(item, "summary", prefix),
+            )
+        )
+    return tuple(blogs)
+
+
+def _optional_str(table: Mapping[str, Any], key: str, prefix: str) -> str | None:
+    if key not in table:
+        return None
+    return _str(table, key, prefix, "")

@@ -1,0 +1,120 @@
+"""Shared fixtures: real SQLite files, real aiohttp servers on 127.0.0.1, loopback-only HTTP."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.test_utils import TestServer
+
+from bridge.activitypub.urls import Urls
+from bridge.config import Config, build_config
+from bridge.context import BridgeContext
+from bridge.store.sqlite import SQLiteStore
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TALKABOUT = SHARED / "fixtures" / "talkabout"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+class LoopbackOnlyResolver(AbstractResolver):
+    """Resolves 127.0.0.1/localhost and names mapped to loopback; refuses everything else.
+
+    Tests must never reach the network: a feed that links to www.example.org fails loudly.
+    """
+
+    def __init__(self, names: dict[str, str] | None = None) -> None:
+        self.names = {"localhost": "127.0.0.1", "127.0.0.1": "127.0.0.1", **(names or {})}
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        address = self.names.get(host)
+        if address is None:
+            raise OSError(f"test resolver refuses {host!r}: only loopback is allowed")
+        return [
+            ResolveResult(
+                hostname=host, host=address, port=port, family=socket.AF_INET, proto=0, flags=0
+            )
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session that can only reach loopback."""
+    connector = aiohttp.TCPConnector(resolver=LoopbackOnlyResolver(), use_dns_cache=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        yield session
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[web.Application], Awaitable[str]]]:
+    """Start an aiohttp app on 127.0.0.1 (ephemeral port); returns its base URL."""
+    servers: list[TestServer] = []
+
+    async def start(app: web.Application) -> str:
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return str(server.make_url("")).rstrip("/")
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    """A migrated SQLite store in a fresh file."""
+    store = await SQLiteStore.open(str(tmp_path / "feedfed.db"))
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+def make_config(base_url: str = "http://127.0.0.1:8080", **raw: Any) -> Config:
+    """A validated config for tests (``raw`` holds TOML-shaped tables)."""
+    raw.setdefault("server", {})
+    raw["server"] = {"base_url": base_url, **raw["server"]}
+    return build_config(raw, env={})
+
+
+class FakeClock:
+    """A settable UTC clock."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def ctx(
+    sqlite_store: SQLiteStore, http: aiohttp.ClientSession, clock: FakeClock
+) -> BridgeContext:
+    """A bridge context on a fresh SQLite store, loopback-only HTTP and a fake clock."""
+    config = make_config()
+    return BridgeContext(
+        config=config, store=sqlite_store, http=http, urls=Urls(config.base_url), clock=clock
+    )
