@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from bridge.activitypub.urls import Urls
 from bridge.config import Config
-from bridge.store.base import Store
+from bridge.errors import StoreError
+from bridge.store import open_store
+from bridge.store.base import BlogSettings, NewBlog, Store
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -29,3 +36,52 @@ class BridgeContext:
     http: aiohttp.ClientSession
     urls: Urls
     clock: Clock = field(default=utc_now)
+
+
+@asynccontextmanager
+async def open_context(
+    config: Config,
+    *,
+    resolver: AbstractResolver | None = None,
+    clock: Clock = utc_now,
+    migrate: bool = True,
+) -> AsyncIterator[BridgeContext]:
+    """Open the store (migrating it), sync config blogs, start the one ClientSession.
+
+    ``resolver`` replaces DNS resolution (tests map names to loopback with it).
+    """
+    store = await open_store(config.database_url)
+    try:
+        if migrate:
+            applied = await store.migrate()
+            if applied:
+                log.info("migrations applied versions=%s", ",".join(map(str, applied)))
+        elif pending := await store.pending_migrations():
+            raise StoreError(f"database needs migrations {pending}: run `feedfed migrate`")
+        await sync_config_blogs(store, config, clock())
+        connector = aiohttp.TCPConnector(
+            resolver=resolver, limit=100, limit_per_host=8, ttl_dns_cache=300
+        )
+        async with aiohttp.ClientSession(
+            connector=connector, headers={"User-Agent": config.user_agent}
+        ) as http:
+            yield BridgeContext(
+                config=config, store=store, http=http, urls=Urls(config.base_url), clock=clock
+            )
+    finally:
+        await store.close()
+
+
+async def sync_config_blogs(store: Store, config: Config, now: datetime) -> None:
+    """Insert or update the blogs the config file declares."""
+    for blog in config.blogs:
+        settings = BlogSettings(
+            object_type=blog.object_type,
+            note_template=blog.note_template,
+            manually_approves_followers=blog.manually_approves_followers,
+            display_name=blog.display_name,
+            summary=blog.summary,
+        )
+        await store.sync_config_blog(
+            NewBlog(blog.handle, blog.feed_url, settings, from_config=True), now
+        )

@@ -17,6 +17,9 @@ nothing below an edge swallows them.
     │   ├── FeedTooLarge            the body passed the size cap (counted after decompression)
     │   ├── FeedParseError          not a feed: malformed XML/JSON or an HTML page
     │   └── FeedNotDiscovered       a home page that names no feed
+    ├── RequestError                a client's request to the bridge is malformed (HTTP 400)
+    │   ├── MalformedResource       a WebFinger resource that is no acct: or http(s) URI
+    │   └── InvalidPage             a collection page parameter that is no positive number
     └── WebSubError                 a hub refused or failed a subscription
 """
 
@@ -88,6 +91,18 @@ class FeedParseError(FeedError):
 
 class FeedNotDiscovered(FeedError):
     """A page was fetched to discover its feed, but it links none."""
+
+
+class RequestError(BridgeError):
+    """A request to the bridge cannot be answered as asked; handlers answer 400."""
+
+
+class MalformedResource(RequestError):
+    """The WebFinger ``resource`` parameter is not an acct: or http(s) URI."""
+
+
+class InvalidPage(RequestError):
+    """A collection's ``page`` parameter is not a positive whole number."""
 
 
 class WebSubError(BridgeError):

@@ -70,6 +70,10 @@ class Urls:
         """The instance actor (an Application that signs bridge-level fetches)."""
         return f"{self.base}/actor"
 
+    def instance_outbox(self) -> str:
+        """The instance actor's (always empty) outbox."""
+        return f"{self.instance_actor()}/outbox"
+
     def instance_key_id(self) -> str:
         """The instance actor's public key id."""
         return f"{self.instance_actor()}#main-key"

@@ -1,0 +1,75 @@
+"""The application factory: routes, shared resources and background workers.
+
+Resources live in ``cleanup_ctx`` (opened on start-up, closed on shutdown, in reverse order),
+never at import time; state is kept under the typed keys of :mod:`bridge.appkeys`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.abc import AbstractResolver
+
+from bridge.activitypub import keys, nodeinfo, webfinger
+from bridge.appkeys import CONFIG, CONTEXT
+from bridge.config import Config
+from bridge.context import Clock, open_context, utc_now
+from bridge.ingest import poller, websub
+from bridge.web import pages
+from bridge.web import routes as ap_routes
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: Config,
+    *,
+    resolver: AbstractResolver | None = None,
+    clock: Clock = utc_now,
+    run_workers: bool = True,
+    poll_tick: float = 5.0,
+) -> web.Application:
+    """Build the bridge's web application.
+
+    ``run_workers`` starts the feed poller (and WebSub renewal) beside the web server;
+    ``resolver`` and ``clock`` are seams for tests.
+    """
+    app = web.Application(client_max_size=config.limits.max_feed_bytes + 64 * 1024)
+    app[CONFIG] = config
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        async with open_context(config, resolver=resolver, clock=clock) as ctx:
+            app[CONTEXT] = ctx
+            # Keys are made before the first request so a follower never waits on RSA.
+            now = ctx.clock()
+            await keys.ensure_keypair(ctx.store, keys.INSTANCE_OWNER, now)
+            for blog in await ctx.store.list_blogs():
+                await keys.ensure_keypair(ctx.store, blog.handle, now)
+            log.info(
+                "bridge ready base_url=%s domain=%s database=%s",
+                config.base_url,
+                config.domain,
+                config.database_url.split("://", 1)[0],
+            )
+            yield
+
+    async def workers(app: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(poller.run_poller(app[CONTEXT], stop, tick=poll_tick))
+        yield
+        stop.set()
+        await task
+
+    app.cleanup_ctx.append(resources)
+    if run_workers:
+        app.cleanup_ctx.append(workers)
+
+    app.add_routes(webfinger.routes)
+    app.add_routes(nodeinfo.routes)
+    app.add_routes(websub.routes)
+    app.add_routes(ap_routes.routes)
+    app.add_routes(pages.routes)
+    return app

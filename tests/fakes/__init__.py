@@ -1,0 +1,1 @@
+"""Small real servers and helpers that stand in for the outside world in tests."""
