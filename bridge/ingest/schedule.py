@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 from statistics import median
 
 from bridge.config import Limits
@@ -41,13 +42,21 @@ def next_interval(
     if len(times) < 2:
         base = float(limits.max_poll_interval)
     else:
-        gaps = [(newer - older).total_seconds() for newer, older in zip(times, times[1:])]
+        gaps = [(newer - older).total_seconds() for newer, older in pairwise(times)]
         gap = median(gaps)
         if now is not None:
             gap = max(gap, (_aware(now) - times[0]).total_seconds())
         base = gap / 2
     clamped = min(max(base, limits.min_poll_interval), limits.max_poll_interval)
     return _jitter(clamped, limits.poll_jitter, rand)
+
+
+def push_interval(limits: Limits, rand: float) -> int:
+    """Seconds until the next poll of a feed whose hub pushes: the maximum interval, jittered.
+
+    The poll is only a safety net for pushes the hub failed to send.
+    """
+    return _jitter(float(limits.max_poll_interval), limits.poll_jitter, rand)
 
 
 def error_backoff(failures: int, limits: Limits, rand: float) -> int:

@@ -1,0 +1,233 @@
+"""Polling blogs' feeds: one conditional GET per due blog, its outcome kept on the blog.
+
+``poll_blog`` polls one blog now; ``run_poller`` is the loop that polls every due blog (a few at
+a time) and renews WebSub leases. Feed trouble never leaves ``poll_blog``: it becomes the blog's
+visible state (``failing`` with the error and a backed-off next poll, or ``gone`` after a 410).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from bridge.context import BridgeContext
+from bridge.entries import FeedMeta
+from bridge.errors import BlogNotFound, FeedError, FeedGone
+from bridge.ingest import websub
+from bridge.ingest.document import IngestResult, ingest_document
+from bridge.ingest.fetch import FetchResult, fetch_feed
+from bridge.ingest.schedule import RECENT_POSTS, error_backoff, next_interval, push_interval
+from bridge.store.base import Blog, FeedState
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["new-content", "not-modified", "error", "gone"]
+
+POLL_CONCURRENCY = 8
+DUE_BATCH = 100
+RENEW_EVERY = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """What one poll did.
+
+    ``new-content`` means a full document was read and applied (the counts say what changed,
+    possibly nothing); ``not-modified`` a 304; ``error`` a failure now shown on the blog;
+    ``gone`` a 410 that stopped polling. ``dropped`` counts entries that left the feed's window
+    but still exist on the blog.
+    """
+
+    handle: str
+    outcome: Outcome
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    dropped: int = 0
+    error: str | None = None
+
+
+async def poll_blog(ctx: BridgeContext, blog: Blog) -> PollReport:
+    """Poll one blog's feed now and store the outcome; feed errors are reported, not raised."""
+    now = ctx.clock()
+    limits = ctx.config.limits
+    try:
+        fetched = await fetch_feed(
+            ctx.http,
+            blog.feed_url,
+            etag=blog.feed.etag,
+            last_modified=blog.feed.last_modified,
+            max_bytes=limits.max_feed_bytes,
+            timeout=limits.fetch_timeout,
+            user_agent=ctx.config.user_agent,
+        )
+        if fetched.status == 304:
+            async with ctx.store.transaction():
+                current = await ctx.store.get_blog_by_id(blog.id)
+                if current is None:
+                    raise BlogNotFound(f"blog {blog.handle!r} was removed while polling")
+                await _store_success(ctx, current, fetched, now)
+            await _follow_hub(ctx, blog, fetched, current.meta)
+            return PollReport(blog.handle, "not-modified")
+
+        async def finish(current: Blog, applied: IngestResult) -> None:
+            await _store_success(ctx, current, fetched, now, revalidate=applied.unresolved > 0)
+
+        result = await ingest_document(
+            ctx, blog, fetched.body, fetched.content_type, url=fetched.url, finish=finish
+        )
+    except FeedGone as exc:
+        return await _store_gone(ctx, blog, exc, now)
+    except FeedError as exc:
+        return await _store_failure(ctx, blog, exc, now)
+    except BlogNotFound as exc:
+        log.info("poll %s: %s", blog.handle, exc)
+        return PollReport(blog.handle, "error", error=str(exc))
+    await _follow_hub(ctx, blog, fetched, result.meta)
+    return PollReport(
+        blog.handle,
+        "new-content",
+        created=result.created,
+        updated=result.updated,
+        deleted=result.deleted,
+        dropped=result.dropped,
+    )
+
+
+async def run_poller(
+    ctx: BridgeContext,
+    stop: asyncio.Event,
+    *,
+    tick: float = 5.0,
+    concurrency: int = POLL_CONCURRENCY,
+    renew_every: timedelta = RENEW_EVERY,
+) -> None:
+    """Poll due blogs until ``stop`` is set, ``concurrency`` at a time; renew WebSub leases.
+
+    Feed errors stay with their blog; anything else (the store failing, a bug) ends the loop
+    with the exception, so the application notices instead of polling on half-broken.
+    """
+    gate = asyncio.Semaphore(concurrency)
+    last_renewal: datetime | None = None
+
+    async def poll(blog: Blog) -> None:
+        async with gate:
+            await poll_blog(ctx, blog)
+
+    while not stop.is_set():
+        now = ctx.clock()
+        if last_renewal is None or now - last_renewal >= renew_every:
+            await websub.renew_expiring(ctx)
+            last_renewal = now
+        due = await ctx.store.due_blogs(now, DUE_BATCH)
+        async with asyncio.TaskGroup() as group:
+            for blog in due:
+                group.create_task(poll(blog))
+        if len(due) >= DUE_BATCH:
+            # A full batch: more blogs are waiting, carry on without the pause.
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=tick)
+
+
+def topic_and_hub(
+    links: Iterable[tuple[str, str]], meta: FeedMeta, feed_url: str
+) -> tuple[str, str | None]:
+    """The WebSub topic (the feed's self URL) and hub: HTTP Link headers first, then the feed."""
+    header: dict[str, str] = {}
+    for rel, href in links:
+        header.setdefault(rel, href)
+    hub = header.get("hub") or meta.hub_url
+    topic = header.get("self") or meta.self_url or feed_url
+    return topic, hub
+
+
+async def _follow_hub(ctx: BridgeContext, blog: Blog, fetched: FetchResult, meta: FeedMeta) -> None:
+    topic, hub = topic_and_hub(fetched.links, meta, fetched.moved_to or blog.feed_url)
+    await websub.ensure_subscription(ctx, blog, hub, topic)
+
+
+async def _store_success(
+    ctx: BridgeContext, blog: Blog, fetched: FetchResult, now: datetime, *, revalidate: bool = False
+) -> None:
+    # ``revalidate``: entries whose fate is still open must be looked at again, which a 304
+    # for the unchanged feed would prevent; so no validators are kept this time.
+    limits = ctx.config.limits
+    subscription = await ctx.store.get_websub(blog.id)
+    if websub.is_active(subscription, now):
+        interval = push_interval(limits, random.random())
+    else:
+        recent = await ctx.store.list_entries(blog.id, RECENT_POSTS)
+        times = [stored.sort_time for stored in recent]
+        interval = next_interval(times, limits, random.random(), now=now)
+    state = FeedState(
+        status="ok",
+        etag=None if revalidate else fetched.etag,
+        last_modified=None if revalidate else fetched.last_modified,
+        last_polled_at=now,
+        last_success_at=now,
+        next_poll_at=now + timedelta(seconds=interval),
+        poll_interval=interval,
+        failures=0,
+        last_error=None,
+        # A 304 answers validators that only a successful poll could have stored.
+        first_poll_done=True,
+    )
+    if fetched.moved_to:
+        log.info("poll %s: feed moved permanently to %s", blog.handle, fetched.moved_to)
+    await ctx.store.update_feed_state(blog.id, state, feed_url=fetched.moved_to)
+
+
+async def _store_failure(
+    ctx: BridgeContext, blog: Blog, exc: FeedError, now: datetime
+) -> PollReport:
+    log.warning("poll %s failed: %s", blog.handle, exc)
+    limits = ctx.config.limits
+    async with ctx.store.transaction():
+        current = await ctx.store.get_blog_by_id(blog.id) or blog
+        failures = current.feed.failures + 1
+        delay = error_backoff(failures, limits, random.random())
+        state = FeedState(
+            status="failing",
+            etag=current.feed.etag,
+            last_modified=current.feed.last_modified,
+            last_polled_at=now,
+            last_success_at=current.feed.last_success_at,
+            next_poll_at=now + timedelta(seconds=delay),
+            poll_interval=delay,
+            failures=failures,
+            last_error=str(exc),
+            first_poll_done=current.feed.first_poll_done,
+        )
+        await ctx.store.update_feed_state(blog.id, state)
+    return PollReport(blog.handle, "error", error=str(exc))
+
+
+async def _store_gone(ctx: BridgeContext, blog: Blog, exc: FeedGone, now: datetime) -> PollReport:
+    error = f"{exc}: the feed is gone, polling stopped"
+    log.warning("poll %s: %s", blog.handle, error)
+    async with ctx.store.transaction():
+        current = await ctx.store.get_blog_by_id(blog.id) or blog
+        state = FeedState(
+            status="gone",
+            etag=None,
+            last_modified=None,
+            last_polled_at=now,
+            last_success_at=current.feed.last_success_at,
+            next_poll_at=None,
+            poll_interval=0,
+            failures=current.feed.failures,
+            last_error=error,
+            first_poll_done=current.feed.first_poll_done,
+        )
+        await ctx.store.update_feed_state(blog.id, state)
+    subscription = await ctx.store.get_websub(blog.id)
+    if subscription is not None and subscription.status in ("pending", "active"):
+        await websub.unsubscribe(ctx, blog)
+    return PollReport(blog.handle, "gone", error=error)
