@@ -35,8 +35,8 @@ async def record_change(
 ) -> OutboxActivity:
     """Build the activity for one entry's change and store it in the blog's outbox.
 
-    ``stored`` is the entry as saved (for a delete: as it was before the deletion). Joins the
-    caller's store transaction when there is one.
+    ``stored`` is the entry as saved (for a delete: already marked deleted, since the tombstone
+    carries the store's deletion time). Joins the caller's store transaction when there is one.
     """
     activity_id = ctx.urls.activity(blog.handle, uuid4().hex)
     payload = build_payload(blog, stored, kind, activity_id, ctx.urls)

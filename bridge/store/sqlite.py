@@ -303,7 +303,11 @@ class SQLiteStore:
                 "first_seen_at, changed_at, in_feed, deleted_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, NULL) "
                 "ON CONFLICT (blog_id, entry_id) DO UPDATE SET data = excluded.data, "
-                "content_hash = excluded.content_hash, changed_at = excluded.changed_at, "
+                "content_hash = excluded.content_hash, "
+                # Re-saving unchanged content is not an edit: ``updated`` must not move.
+                "changed_at = CASE WHEN entries.content_hash = excluded.content_hash "
+                "AND entries.deleted_at IS NULL THEN entries.changed_at "
+                "ELSE excluded.changed_at END, "
                 "sort_time = CASE WHEN ? IS NULL THEN entries.sort_time "
                 "ELSE excluded.sort_time END, in_feed = 1, deleted_at = NULL",
                 (

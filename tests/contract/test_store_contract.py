@@ -145,6 +145,9 @@ async def test_entry_edit_delete_and_in_feed(store: Store) -> None:
     assert edited.changed_at == T0 + timedelta(hours=1)
     assert edited.content_hash != first.content_hash
 
+    resaved = await store.save_entry(blog.id, entry(1, title="Neu"), "s1", T0 + timedelta(hours=5))
+    assert resaved.changed_at == T0 + timedelta(hours=1), "unchanged content is not an edit"
+
     await store.set_in_feed(blog.id, [entry(1).id], False)
     assert await store.entries_in_feed(blog.id) == []
     await store.mark_entry_deleted(blog.id, entry(1).id, T0 + timedelta(hours=2))
@@ -193,8 +196,13 @@ async def test_followers_empty(store: Store) -> None:
 async def test_websub(store: Store) -> None:
     blog = await store.add_blog(NewBlog("w", "https://w.example/feed"), T0)
     sub = WebSubSubscription(
-        blog.id, "https://hub.example/", "https://w.example/feed", "s3cret", "active",
-        lease_expires_at=T0 + timedelta(hours=1), updated_at=T0,
+        blog.id,
+        "https://hub.example/",
+        "https://w.example/feed",
+        "s3cret",
+        "active",
+        lease_expires_at=T0 + timedelta(hours=1),
+        updated_at=T0,
     )
     await store.put_websub(sub)
     assert await store.get_websub(blog.id) == sub
