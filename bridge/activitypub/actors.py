@@ -13,28 +13,16 @@ escaped and only http(s) URLs become links or images.
 from __future__ import annotations
 
 import html
-import posixpath
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from bridge.activitypub.articles import image_media_type, iso_time
 from bridge.activitypub.jsonld import with_context
 from bridge.activitypub.urls import Urls
 from bridge.store.base import Blog
 
 ACTOR_TYPE = "Service"
 INSTANCE_ACTOR_TYPE = "Application"
-
-_IMAGE_TYPES = {
-    ".avif": "image/avif",
-    ".gif": "image/gif",
-    ".ico": "image/vnd.microsoft.icon",
-    ".jpeg": "image/jpeg",
-    ".jpg": "image/jpeg",
-    ".png": "image/png",
-    ".svg": "image/svg+xml",
-    ".webp": "image/webp",
-}
 
 
 def safe_http_url(url: str | None) -> str | None:
@@ -46,17 +34,6 @@ def safe_http_url(url: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
     return url
-
-
-def media_type_for(url: str) -> str | None:
-    """The image media type its file extension names, if it names one we know."""
-    extension = posixpath.splitext(urlsplit(url).path)[1].lower()
-    return _IMAGE_TYPES.get(extension)
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, to the second (the form Mastodon writes)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def display_name(blog: Blog) -> str:
@@ -114,7 +91,7 @@ def icon(url: str | None) -> dict[str, str] | None:
     if safe is None:
         return None
     image = {"type": "Image", "url": safe}
-    media_type = media_type_for(safe)
+    media_type = image_media_type(safe)
     if media_type is not None:
         image["mediaType"] = media_type
     return image
@@ -152,7 +129,7 @@ def build_actor(blog: Blog, public_pem: str, urls: Urls) -> dict[str, Any]:
         "manuallyApprovesFollowers": blog.settings.manually_approves_followers,
         "discoverable": True,
         "indexable": True,
-        "published": format_time(blog.created_at),
+        "published": iso_time(blog.created_at),
         "publicKey": {"id": urls.key_id(handle), "owner": actor_id, "publicKeyPem": public_pem},
         "attachment": profile_fields(blog),
         "tag": [],

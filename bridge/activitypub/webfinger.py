@@ -15,7 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
 
-from bridge.activitypub.actors import media_type_for, safe_http_url
+from bridge.activitypub.actors import safe_http_url
+from bridge.activitypub.articles import image_media_type
 from bridge.activitypub.negotiation import json_bytes
 from bridge.activitypub.urls import Urls
 from bridge.appkeys import CONTEXT
@@ -118,7 +119,7 @@ def blog_jrd(handle: str, domain: str, urls: Urls, avatar_url: str | None = None
     avatar = safe_http_url(avatar_url)
     if avatar is not None:
         link = {"rel": REL_AVATAR, "href": avatar}
-        media_type = media_type_for(avatar)
+        media_type = image_media_type(avatar)
         if media_type is not None:
             link["type"] = media_type
         links.append(link)
