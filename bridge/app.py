@@ -7,8 +7,9 @@ never at import time; state is kept under the typed keys of :mod:`bridge.appkeys
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
@@ -58,7 +59,10 @@ def create_app(
 
     async def workers(app: web.Application) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(poller.run_poller(app[CONTEXT], stop, tick=poll_tick))
+        ctx = app[CONTEXT]
+        task = asyncio.create_task(
+            supervise("poller", lambda: poller.run_poller(ctx, stop, tick=poll_tick), stop)
+        )
         yield
         stop.set()
         await task
@@ -73,3 +77,23 @@ def create_app(
     app.add_routes(ap_routes.routes)
     app.add_routes(pages.routes)
     return app
+
+
+async def supervise(
+    name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event, *, first_delay: float = 5.0
+) -> None:
+    """Run a worker loop until ``stop``; when it crashes, log the traceback and restart it.
+
+    Errors a worker can attribute (a bad feed) stay inside it; what escapes is a bug or a
+    failing database, so the web side keeps serving while the worker backs off and retries.
+    """
+    delay = first_delay
+    while not stop.is_set():
+        try:
+            await run()
+            return
+        except Exception:
+            log.exception("worker %s crashed; restarting in %.0f s", name, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, 300.0)

@@ -19,6 +19,7 @@ from bridge.app import create_app
 from bridge.config import Config, load_config, validate_feed_url, validate_handle
 from bridge.context import BridgeContext, open_context
 from bridge.errors import BlogNotFound, BridgeError
+from bridge.ingest import websub
 from bridge.ingest.discovery import resolve_feed_url
 from bridge.ingest.fetch import fetch_feed
 from bridge.ingest.parse import parse_feed_async
@@ -174,15 +175,21 @@ async def _blogs_show(ctx: BridgeContext, handle: str) -> int:
         ("status", _status_text(blog)),
         ("last polled", _when(blog.feed.last_polled_at)),
         ("last success", _when(blog.feed.last_success_at)),
-        ("next poll", "never (feed is gone)" if blog.feed.status == "gone"
-         else _when(blog.feed.next_poll_at)),
+        (
+            "next poll",
+            "never (feed is gone)" if blog.feed.status == "gone" else _when(blog.feed.next_poll_at),
+        ),
         ("poll interval", f"{blog.feed.poll_interval} s" if blog.feed.poll_interval else "-"),
         ("failures in a row", str(blog.feed.failures)),
         ("last error", blog.feed.last_error or "-"),
         ("posts", str(await ctx.store.count_entries(blog.id))),
         ("followers", str(await ctx.store.count_followers(blog.id))),
-        ("websub", f"{sub.status} at {sub.hub_url}" + (f" ({sub.last_error})"
-                   if sub.last_error else "") if sub else "-"),
+        (
+            "websub",
+            f"{sub.status} at {sub.hub_url}" + (f" ({sub.last_error})" if sub.last_error else "")
+            if sub
+            else "-",
+        ),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
@@ -205,7 +212,9 @@ def _when(value: datetime | None) -> str:
 
 async def _blogs_remove(ctx: BridgeContext, handle: str) -> int:
     blog = await _blog(ctx, handle)
-    await ctx.store.remove_blog(handle)
+    # Tell the hub first: once the row is gone its verification request would find nothing.
+    await websub.unsubscribe(ctx, blog)
+    await ctx.store.remove_blog(blog.handle)
     print(f"removed @{handle}@{ctx.config.domain}")
     if blog.from_config:
         print("note: it is declared in the config file and returns at the next start", end="")

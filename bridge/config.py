@@ -21,7 +21,7 @@ from bridge.errors import ConfigError
 ObjectType = Literal["Article", "Note"]
 
 HANDLE_RE = re.compile(r"^[a-z0-9_]{1,30}$")
-DEFAULT_NOTE_TEMPLATE = "<p><strong>{title}</strong></p>{summary}<p><a href=\"{url}\">{url}</a></p>"
+DEFAULT_NOTE_TEMPLATE = '<p><strong>{title}</strong></p>{summary}<p><a href="{url}">{url}</a></p>'
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_DATABASE_URL = "sqlite:///feedfed.db"
@@ -241,7 +241,7 @@ def _build_blogs(raw: Any) -> tuple[BlogConfig, ...]:
         feed_url = validate_feed_url(_str(item, "feed_url", prefix, ""), prefix + "feed_url")
         object_type = item.get("object_type", "Article")
         if object_type not in ("Article", "Note"):
-            raise ConfigError(prefix + "object_type", "must be \"Article\" or \"Note\"")
+            raise ConfigError(prefix + "object_type", 'must be "Article" or "Note"')
         template = _str(item, "note_template", prefix, DEFAULT_NOTE_TEMPLATE)
         if "{url}" not in template:
             raise ConfigError(prefix + "note_template", "must contain {url}")

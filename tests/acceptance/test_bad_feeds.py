@@ -1,4 +1,4 @@
-"""Bad feeds through the real command: a clear error in `blogs show`, nothing stored, still serving."""
+"""Bad feeds via the real command: a clear error in `blogs show`, nothing stored, still serving."""
 
 from __future__ import annotations
 
@@ -89,20 +89,24 @@ async def test_bad_feed_is_reported_and_nothing_changes(
     assert "failures in a row  1" in out
     assert "posts              2" in out
 
-    async with running_bridge(env) as base, aiohttp.ClientSession() as http:
-        async with http.get(
+    async with (
+        running_bridge(env) as base,
+        aiohttp.ClientSession() as http,
+        http.get(
             f"{base}/users/talkabout/outbox", headers={"Accept": "application/activity+json"}
-        ) as resp:
-            assert resp.status == 200
-            assert (await resp.json(content_type=None))["totalItems"] == 2
+        ) as resp,
+    ):
+        assert resp.status == 200
+        assert (await resp.json(content_type=None))["totalItems"] == 2
 
 
 async def test_adding_a_page_without_feed_stores_nothing(
     tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
 ) -> None:
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text="<html><head><title>x</title></head></html>",
-                            content_type="text/html")
+        return web.Response(
+            text="<html><head><title>x</title></head></html>", content_type="text/html"
+        )
 
     app = web.Application()
     app.router.add_get("/", page)

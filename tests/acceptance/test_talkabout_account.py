@@ -41,8 +41,12 @@ def feed_app() -> web.Application:
 async def get_json(session: aiohttp.ClientSession, url: str, accept: str = AS_JSON) -> Any:
     async with session.get(url, headers={"Accept": accept}) as resp:
         assert resp.status == 200, (url, resp.status, await resp.text())
-        assert resp.content_type in ("application/activity+json", "application/jrd+json",
-                                     "application/ld+json", "application/json")
+        assert resp.content_type in (
+            "application/activity+json",
+            "application/jrd+json",
+            "application/ld+json",
+            "application/json",
+        )
         return await resp.json(content_type=None)
 
 
@@ -78,7 +82,9 @@ async def test_talkabout_becomes_a_fediverse_account(
         assert actor["preferredUsername"] == "talkabout"
         assert actor["name"] == "talkabout"
         assert "Kommunikation, PR und Social Media" in actor["summary"]
-        assert actor["icon"]["url"] == "http://www.talkabout.de/wp-content/uploads/talkabout-logo.png"
+        assert (
+            actor["icon"]["url"] == "http://www.talkabout.de/wp-content/uploads/talkabout-logo.png"
+        )
         assert actor["publicKey"]["owner"] == actor_url
         assert actor["publicKey"]["publicKeyPem"].startswith("-----BEGIN PUBLIC KEY-----")
         assert actor["endpoints"]["sharedInbox"] == f"{base}/inbox"
@@ -101,7 +107,9 @@ async def test_talkabout_becomes_a_fediverse_account(
         assert images[0]["url"] == "http://www.talkabout.de/wp-content/uploads/2010/02/handwerk.jpg"
         assert images[0]["name"] == "cc gholzer, Flickr"
         assert {t["name"] for t in first["tag"] if t["type"] == "Hashtag"} == {
-            "#SocialMedia", "#PR", "#Dialog"
+            "#SocialMedia",
+            "#PR",
+            "#Dialog",
         }
         assert first["published"].startswith("2010-02-21T16:53:00")
 

@@ -35,8 +35,13 @@ def feedfed_env(workdir: Path, port: int, extra: dict[str, str] | None = None) -
 async def run_feedfed(env: dict[str, str], *args: str, timeout: float = 60) -> tuple[int, str]:
     """Run ``feedfed ARGS`` to completion; return (exit status, stdout+stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", *args,
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "bridge",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
@@ -47,8 +52,14 @@ async def run_feedfed(env: dict[str, str], *args: str, timeout: float = 60) -> t
 async def running_bridge(env: dict[str, str], *args: str) -> AsyncIterator[str]:
     """Start ``feedfed serve``; yield its base URL once it answers; stop it with SIGTERM."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", *args, "serve",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "bridge",
+        *args,
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     base = env["FEEDFED_BASE_URL"]
     try:

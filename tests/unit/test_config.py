@@ -71,15 +71,29 @@ def test_blogs_and_limits() -> None:
         ({"limits": {"max_feed_bytes": "big"}}, "limits.max_feed_bytes"),
         ({"limits": {"max_feed_bytes": 0}}, "limits.max_feed_bytes"),
         ({"limits": {"poll_jitter": 1.5}}, "limits.poll_jitter"),
-        ({"limits": {"min_poll_interval": 9000, "max_poll_interval": 60}}, "limits.min_poll_interval"),
+        (
+            {"limits": {"min_poll_interval": 9000, "max_poll_interval": 60}},
+            "limits.min_poll_interval",
+        ),
         ({"blogs": [{"handle": "Bad Name", "feed_url": "https://x/"}]}, "blogs[0].handle"),
         ({"blogs": [{"handle": "ok", "feed_url": "not a url"}]}, "blogs[0].feed_url"),
-        ({"blogs": [{"handle": "ok", "feed_url": "https://x/", "object_type": "Page"}]},
-         "blogs[0].object_type"),
-        ({"blogs": [{"handle": "a", "feed_url": "https://x/"},
-                    {"handle": "a", "feed_url": "https://y/"}]}, "blogs[1].handle"),
-        ({"blogs": [{"handle": "ok", "feed_url": "https://x/", "note_template": "{title}"}]},
-         "blogs[0].note_template"),
+        (
+            {"blogs": [{"handle": "ok", "feed_url": "https://x/", "object_type": "Page"}]},
+            "blogs[0].object_type",
+        ),
+        (
+            {
+                "blogs": [
+                    {"handle": "a", "feed_url": "https://x/"},
+                    {"handle": "a", "feed_url": "https://y/"},
+                ]
+            },
+            "blogs[1].handle",
+        ),
+        (
+            {"blogs": [{"handle": "ok", "feed_url": "https://x/", "note_template": "{title}"}]},
+            "blogs[0].note_template",
+        ),
     ],
 )
 def test_bad_values_name_their_key(raw: dict[str, Any], key: str) -> None:
