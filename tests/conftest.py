@@ -19,9 +19,9 @@ from bridge.config import Config, build_config
 from bridge.context import BridgeContext
 from bridge.store.sqlite import SQLiteStore
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-TALKABOUT = SHARED / "fixtures" / "talkabout"
 DATA = Path(__file__).resolve().parent / "data"
+# A copy of shared/fixtures/talkabout, so the suite runs from any clone.
+TALKABOUT = DATA / "talkabout"
 
 
 class LoopbackOnlyResolver(AbstractResolver):

@@ -14,7 +14,7 @@ from bridge.ingest.discovery import discover_feed_links, resolve_feed_url
 
 TESTS = Path(__file__).resolve().parents[1]
 PAGE = (TESTS / "data" / "feeds" / "page.html").read_bytes()
-FEED = (TESTS.parents[1] / "shared" / "fixtures" / "talkabout" / "feed.rss").read_bytes()
+FEED = (TESTS / "data" / "talkabout" / "feed.rss").read_bytes()
 JSON_FEED = (TESTS / "data" / "feeds" / "jsonfeed10.json").read_bytes()
 UA = "feedfed-test/1.0"
 

@@ -25,7 +25,7 @@ from bridge.errors import (
 )
 from bridge.ingest.fetch import ACCEPT, FetchResult, fetch_feed, fetch_status
 
-TALKABOUT = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "talkabout" / "feed.rss"
+TALKABOUT = Path(__file__).resolve().parents[1] / "data" / "talkabout" / "feed.rss"
 FEED = TALKABOUT.read_bytes()
 MB = 1024 * 1024
 UA = "feedfed-test/1.0 (+http://127.0.0.1/)"

@@ -3,7 +3,7 @@
 Golden file pairs, granary style, in ``tests/data/golden/``: ``<name>.entry.json`` holds the
 input (``entry``: a ``FeedEntry.to_json()``; ``blog``: handle, settings, feed meta; ``stored``:
 the store's ``first_seen_at``/``changed_at``) and ``<name>.as2.json`` the expected object.
-The talkabout inputs were written by hand from ``/work/shared/fixtures/talkabout/feed.rss``
+The talkabout inputs were written by hand from ``tests/data/talkabout/feed.rss``
 (HTML as a feed parser hands it over: character references kept).
 
 To rewrite every expected file after an intended change, run

@@ -15,7 +15,7 @@ from bridge.ingest.parse import looks_like_html, parse_feed, parse_feed_async
 
 TESTS = Path(__file__).resolve().parents[1]
 FEEDS = TESTS / "data" / "feeds"
-TALKABOUT = TESTS.parents[1] / "shared" / "fixtures" / "talkabout" / "feed.rss"
+TALKABOUT = TESTS / "data" / "talkabout" / "feed.rss"
 TALKABOUT_URL = "http://www.talkabout.de/feed/"
 
 
