@@ -65,6 +65,9 @@ class Config:
     listen_port: int
     database_url: str
     user_agent: str
+    # Lets the bridge contact fediverse servers on private and loopback addresses: only for
+    # local trials (FEEDFED_ALLOW_PRIVATE_ADDRESSES=1); logged loudly at start.
+    allow_private_addresses: bool = False
     limits: Limits = field(default_factory=Limits)
     blogs: tuple[BlogConfig, ...] = ()
     source: Path | None = None
@@ -95,7 +98,9 @@ def build_config(
     database = _table(raw, "database")
     limits_raw = _table(raw, "limits")
     _reject_unknown(raw, {"server", "database", "limits", "blogs"}, "")
-    _reject_unknown(server, {"base_url", "domain", "listen", "user_agent"}, "server.")
+    _reject_unknown(
+        server, {"base_url", "domain", "listen", "user_agent", "allow_private_addresses"}, "server."
+    )
     _reject_unknown(database, {"url"}, "database.")
 
     base_url = env.get("FEEDFED_BASE_URL") or _str(server, "base_url", "server.", DEFAULT_BASE_URL)
@@ -108,6 +113,11 @@ def build_config(
     )
     _validate_database_url(db_url)
     user_agent = _str(server, "user_agent", "server.", f"feedfed/0.1 (+{base_url}/)")
+    allow_private = server.get("allow_private_addresses", False)
+    if not isinstance(allow_private, bool):
+        raise ConfigError("server.allow_private_addresses", "must be true or false")
+    if "FEEDFED_ALLOW_PRIVATE_ADDRESSES" in env:
+        allow_private = _env_flag(env, "FEEDFED_ALLOW_PRIVATE_ADDRESSES")
 
     return Config(
         base_url=base_url,
@@ -116,10 +126,20 @@ def build_config(
         listen_port=port,
         database_url=db_url,
         user_agent=user_agent,
+        allow_private_addresses=allow_private,
         limits=_build_limits(limits_raw),
         blogs=_build_blogs(raw.get("blogs", [])),
         source=source,
     )
+
+
+def _env_flag(env: Mapping[str, str], name: str) -> bool:
+    value = env[name].strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(name, f"must be 1 or 0, got {env[name]!r}")
 
 
 def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:

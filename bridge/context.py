@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
+from bridge.activitypub.addresses import AddressPolicy, announce_policy, open_remote_session
 from bridge.activitypub.urls import Urls
 from bridge.config import Config
 from bridge.errors import StoreError
@@ -29,13 +31,21 @@ def utc_now() -> datetime:
 
 @dataclass
 class BridgeContext:
-    """Config, store, the one HTTP client session, URL builder and clock of a process."""
+    """Config, store, the HTTP client sessions, URL builder and clock of a process.
+
+    ``http`` fetches what the operator configured (feeds, the blog's own API); ``remote``
+    is the guarded session for everything a remote party names (actors, keys, inboxes).
+    """
 
     config: Config
     store: Store
     http: aiohttp.ClientSession
+    remote: aiohttp.ClientSession
     urls: Urls
     clock: Clock = field(default=utc_now)
+    # Set whenever this process enqueues jobs, so its workers start at once instead of
+    # waiting for their next poll of the queue.
+    jobs_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @asynccontextmanager
@@ -62,11 +72,21 @@ async def open_context(
         connector = aiohttp.TCPConnector(
             resolver=resolver, limit=100, limit_per_host=8, ttl_dns_cache=300
         )
-        async with aiohttp.ClientSession(
-            connector=connector, headers={"User-Agent": config.user_agent}
-        ) as http:
+        policy = AddressPolicy(allow_private=config.allow_private_addresses)
+        announce_policy(policy, log)
+        async with (
+            aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": config.user_agent}
+            ) as http,
+            open_remote_session(policy, user_agent=config.user_agent, resolver=resolver) as remote,
+        ):
             yield BridgeContext(
-                config=config, store=store, http=http, urls=Urls(config.base_url), clock=clock
+                config=config,
+                store=store,
+                http=http,
+                remote=remote,
+                urls=Urls(config.base_url),
+                clock=clock,
             )
     finally:
         await store.close()

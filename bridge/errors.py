@@ -18,9 +18,32 @@ nothing below an edge swallows them.
     │   ├── FeedParseError          not a feed: malformed XML/JSON or an HTML page
     │   └── FeedNotDiscovered       a home page that names no feed
     ├── RequestError                a client's request to the bridge is malformed (HTTP 400)
+    │   ├── MalformedStructuredField  a header that is no valid RFC 8941 structured field
     │   ├── MalformedResource       a WebFinger resource that is no acct: or http(s) URI
     │   └── InvalidPage             a collection page parameter that is no positive number
-    └── WebSubError                 a hub refused or failed a subscription
+    ├── SignatureError              an HTTP signature is absent or does not hold (HTTP 401)
+    │   ├── MissingSignature        neither Signature-Input/Signature nor a cavage Signature
+    │   ├── MalformedSignature      unparsable, oversized, or a signed component is absent
+    │   │   └── InsufficientCoverage  a required component (target, date, digest) is unsigned
+    │   ├── UnsupportedAlgorithm    an algorithm or key type we do not verify
+    │   ├── SignatureMismatch       the signature does not verify with the key
+    │   ├── StaleSignature          Date/created outside the allowed skew, or expired
+    │   ├── DigestMismatch          the body does not match its signed (Content-)Digest
+    │   └── HostMismatch            signed for another host than ours
+    ├── WebSubError                 a hub refused or failed a subscription
+    ├── JobError                    a job handler's verdict; the worker maps it to a queue state
+    │   ├── RetryLater              transient (5xx, timeout, 408, 429): retry per the policy
+    │   └── Rejected                permanent (other 4xx, bad payload): no retry, the job is dead
+    └── RemoteFetchError            a document an outsider named could not be fetched (.url)
+        ├── UnsupportedURL          not an absolute http(s) URL with a host, or with credentials
+        ├── AddressNotAllowed       the host is, or resolves to, an address the policy refuses
+        ├── RemoteConnectionError   transport: refused, reset, DNS, TLS, a broken body
+        ├── RemoteTimeout           no complete answer within the time cap
+        ├── RemoteHTTPError         an unusable status (carries .status; 410: gone for good)
+        ├── TooManyRedirects        more redirects than the cap
+        ├── RemoteTooLarge          the body passed the size cap (counted after decompression)
+        ├── NotActivityJSON         wrong content type, not JSON, not an object, nested too deep
+        └── IdMismatch              the document's id is not the URL it was fetched from
 """
 
 from __future__ import annotations
@@ -105,5 +128,132 @@ class InvalidPage(RequestError):
     """A collection's ``page`` parameter is not a positive whole number."""
 
 
+class MalformedStructuredField(RequestError):
+    """A header value is not the RFC 8941 structured field (dictionary, list, item) it must be."""
+
+
+class SignatureError(BridgeError):
+    """An HTTP signature is missing, malformed or does not verify; handlers answer 401."""
+
+
+class MissingSignature(SignatureError):
+    """The request carries no HTTP signature at all."""
+
+
+class MalformedSignature(SignatureError):
+    """The signature headers cannot be parsed, are oversized, or name a component that is absent."""
+
+
+class InsufficientCoverage(MalformedSignature):
+    """A component our policy requires (request target, date, host, body digest) is not signed."""
+
+
+class UnsupportedAlgorithm(SignatureError):
+    """The signature algorithm or the key type is not one we verify."""
+
+
+class SignatureMismatch(SignatureError):
+    """The signature does not verify with the signer's public key."""
+
+
+class StaleSignature(SignatureError):
+    """The signed Date or ``created`` is outside the allowed skew (past or future), or expired."""
+
+
+class DigestMismatch(SignatureError):
+    """The body does not match the signed Digest or Content-Digest, or no usable digest is given."""
+
+
+class HostMismatch(SignatureError):
+    """The signature was made for another host than the one that received it."""
+
+
 class WebSubError(BridgeError):
     """A WebSub hub refused or failed a subscription request."""
+
+
+class JobError(BridgeError):
+    """Raised by a job handler to tell the worker how the attempt ended."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RetryLater(JobError):
+    """A transient failure: the worker retries on the policy's schedule.
+
+    ``retry_after`` (seconds) is the remote server's wish (``Retry-After``), honoured when
+    it asks for more patience than the policy would give.
+    """
+
+    def __init__(
+        self, message: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+class Rejected(JobError):
+    """A permanent failure: retrying cannot help, the job is buried."""
+
+
+class RemoteFetchError(BridgeError):
+    """A document named by a remote party could not be fetched; ``url`` is the one that failed."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        super().__init__(f"{problem}: {url}")
+        self.url = url
+        self.problem = problem
+
+
+class UnsupportedURL(RemoteFetchError):
+    """The URL is not an absolute http(s) URL with a host, or it carries credentials."""
+
+
+class AddressNotAllowed(RemoteFetchError):
+    """The host is, or resolves to, an address the policy refuses (private, loopback, …)."""
+
+
+class RemoteConnectionError(RemoteFetchError):
+    """The HTTP exchange itself failed: refused, reset, DNS, TLS or a broken body."""
+
+
+class RemoteTimeout(RemoteFetchError):
+    """No complete answer within the time cap (all redirects included)."""
+
+
+class RemoteHTTPError(RemoteFetchError):
+    """The server answered with a status we cannot use.
+
+    404 may be temporary (a not yet visible object); 410 means the actor or object is gone.
+    """
+
+    def __init__(self, url: str, status: int, problem: str | None = None) -> None:
+        super().__init__(url, problem or f"HTTP {status}")
+        self.status = status
+
+    @property
+    def gone(self) -> bool:
+        """True for 410 Gone: the remote side deleted the resource for good."""
+        return self.status == 410
+
+
+class TooManyRedirects(RemoteFetchError):
+    """The server redirected more often than the cap allows."""
+
+
+class RemoteTooLarge(RemoteFetchError):
+    """The (decompressed) body exceeded the cap."""
+
+    def __init__(self, url: str, limit: int) -> None:
+        super().__init__(url, f"body larger than {limit} bytes (after decompression)")
+        self.limit = limit
+
+
+class NotActivityJSON(RemoteFetchError):
+    """Wrong content type, not JSON, not a JSON object, or nested deeper than allowed."""
+
+
+class IdMismatch(RemoteFetchError):
+    """The document's ``id`` is not the URL it was served from: that origin cannot vouch for it."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,49 +10,44 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
+from bridge.activitypub.addresses import AddressPolicy, open_remote_session
 from bridge.activitypub.urls import Urls
 from bridge.config import Config, build_config
 from bridge.context import BridgeContext
 from bridge.store.sqlite import SQLiteStore
+from tests.fakes.resolver import MappingResolver
 
 DATA = Path(__file__).resolve().parent / "data"
 # A copy of shared/fixtures/talkabout, so the suite runs from any clone.
 TALKABOUT = DATA / "talkabout"
 
 
-class LoopbackOnlyResolver(AbstractResolver):
-    """Resolves 127.0.0.1/localhost and names mapped to loopback; refuses everything else.
+@pytest.fixture
+def resolver() -> MappingResolver:
+    """Maps test host names to loopback and refuses every other name.
 
-    Tests must never reach the network: a feed that links to www.example.org fails loudly.
+    Fake instances add their names (``resolver.names["alice.test"] = ("127.0.0.1",)``); a
+    test that tries to reach the internet fails instead.
     """
-
-    def __init__(self, names: dict[str, str] | None = None) -> None:
-        self.names = {"localhost": "127.0.0.1", "127.0.0.1": "127.0.0.1", **(names or {})}
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        address = self.names.get(host)
-        if address is None:
-            raise OSError(f"test resolver refuses {host!r}: only loopback is allowed")
-        return [
-            ResolveResult(
-                hostname=host, host=address, port=port, family=socket.AF_INET, proto=0, flags=0
-            )
-        ]
-
-    async def close(self) -> None:
-        return None
+    return MappingResolver({"localhost": "127.0.0.1"})
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A client session that can only reach loopback."""
-    connector = aiohttp.TCPConnector(resolver=LoopbackOnlyResolver(), use_dns_cache=False)
+async def http(resolver: MappingResolver) -> AsyncIterator[aiohttp.ClientSession]:
+    """The operator-trusted client session, able to reach loopback only."""
+    connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
     async with aiohttp.ClientSession(connector=connector) as session:
+        yield session
+
+
+@pytest.fixture
+async def remote(resolver: MappingResolver) -> AsyncIterator[aiohttp.ClientSession]:
+    """The guarded session for remote parties; loopback allowed, names only via ``resolver``."""
+    async with open_remote_session(
+        AddressPolicy(allow_private=True), user_agent="feedfed-test", resolver=resolver
+    ) as session:
         yield session
 
 
@@ -111,10 +105,18 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def ctx(
-    sqlite_store: SQLiteStore, http: aiohttp.ClientSession, clock: FakeClock
+    sqlite_store: SQLiteStore,
+    http: aiohttp.ClientSession,
+    remote: aiohttp.ClientSession,
+    clock: FakeClock,
 ) -> BridgeContext:
     """A bridge context on a fresh SQLite store, loopback-only HTTP and a fake clock."""
     config = make_config()
     return BridgeContext(
-        config=config, store=sqlite_store, http=http, urls=Urls(config.base_url), clock=clock
+        config=config,
+        store=sqlite_store,
+        http=http,
+        remote=remote,
+        urls=Urls(config.base_url),
+        clock=clock,
     )

@@ -1,4 +1,4 @@
-"""The store seam: typed records and small role Protocols.
+"""The store seam: small role Protocols over the records of :mod:`bridge.store.records`.
 
 Callers depend on a role (``BlogStore``, ``EntryStore`` ...), never on a backend. Every backend
 implements all roles in one class (:class:`Store`) and passes ``tests/contract``.
@@ -7,155 +7,67 @@ All datetimes are timezone-aware UTC.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Protocol
 
-from bridge.config import DEFAULT_NOTE_TEMPLATE, ObjectType
 from bridge.entries import FeedEntry, FeedMeta
+from bridge.store.records import (
+    ActivityType,
+    Blog,
+    BlogSettings,
+    DomainBlock,
+    FeedState,
+    FeedStatus,
+    Follower,
+    FollowerState,
+    HostStatus,
+    InboundActivity,
+    InboundState,
+    Job,
+    JobCount,
+    JobState,
+    KeyPair,
+    NewActivity,
+    NewBlog,
+    NewInbound,
+    NewJob,
+    OutboxActivity,
+    RemoteActor,
+    RemoteKey,
+    StoredEntry,
+    WebSubStatus,
+    WebSubSubscription,
+)
 
-FeedStatus = Literal["new", "ok", "failing", "gone"]
-ActivityType = Literal["Create", "Update", "Delete"]
-WebSubStatus = Literal["pending", "active", "failed", "unsubscribed"]
-
-
-@dataclass(frozen=True)
-class BlogSettings:
-    """Per-blog options (from the config file or the CLI)."""
-
-    object_type: ObjectType = "Article"
-    note_template: str = DEFAULT_NOTE_TEMPLATE
-    manually_approves_followers: bool = False
-    display_name: str | None = None
-    summary: str | None = None
-
-
-@dataclass(frozen=True)
-class FeedState:
-    """Where polling of one blog's feed stands; shown by ``feedfed blogs show``."""
-
-    status: FeedStatus = "new"
-    etag: str | None = None
-    last_modified: str | None = None
-    last_polled_at: datetime | None = None
-    last_success_at: datetime | None = None
-    next_poll_at: datetime | None = None
-    poll_interval: int = 0
-    failures: int = 0
-    last_error: str | None = None
-    first_poll_done: bool = False
-
-
-@dataclass(frozen=True)
-class NewBlog:
-    """A blog about to be added."""
-
-    handle: str
-    feed_url: str
-    settings: BlogSettings = field(default_factory=BlogSettings)
-    from_config: bool = False
-
-
-@dataclass(frozen=True)
-class Blog:
-    """A configured blog, what its feed says about it, and its polling state."""
-
-    id: int
-    handle: str
-    feed_url: str
-    settings: BlogSettings
-    from_config: bool
-    created_at: datetime
-    meta: FeedMeta
-    feed: FeedState
-
-
-@dataclass(frozen=True)
-class StoredEntry:
-    """An entry as kept by the store, with its bookkeeping."""
-
-    blog_id: int
-    slug: str
-    entry: FeedEntry
-    content_hash: str
-    first_seen_at: datetime
-    changed_at: datetime
-    in_feed: bool
-    deleted_at: datetime | None = None
-
-    @property
-    def entry_id(self) -> str:
-        """The entry's stable id."""
-        return self.entry.id
-
-    @property
-    def sort_time(self) -> datetime:
-        """When the post counts as published (the feed's date, else when first seen)."""
-        return self.entry.published or self.first_seen_at
-
-
-@dataclass(frozen=True)
-class NewActivity:
-    """An outgoing activity to record (and, in time, deliver)."""
-
-    blog_id: int
-    activity_id: str
-    type: ActivityType
-    entry_id: str
-    payload: dict[str, Any]
-    deliver: bool
-
-
-@dataclass(frozen=True)
-class OutboxActivity:
-    """A recorded outgoing activity; ``seq`` orders them per store."""
-
-    seq: int
-    blog_id: int
-    activity_id: str
-    type: ActivityType
-    entry_id: str
-    payload: dict[str, Any]
-    deliver: bool
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    """An actor's RSA key pair, PEM encoded (private key PKCS#8, public key SPKI)."""
-
-    owner: str
-    private_pem: str
-    public_pem: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Follower:
-    """A remote actor following a blog."""
-
-    blog_id: int
-    actor_id: str
-    inbox: str
-    shared_inbox: str | None
-    state: Literal["pending", "accepted"]
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class WebSubSubscription:
-    """One blog's subscription at its feed's WebSub hub."""
-
-    blog_id: int
-    hub_url: str
-    topic_url: str
-    secret: str
-    status: WebSubStatus
-    lease_expires_at: datetime | None = None
-    last_error: str | None = None
-    updated_at: datetime | None = None
+__all__ = [
+    "ActivityType",
+    "Blog",
+    "BlogSettings",
+    "DomainBlock",
+    "FeedState",
+    "FeedStatus",
+    "Follower",
+    "FollowerState",
+    "HostStatus",
+    "InboundActivity",
+    "InboundState",
+    "Job",
+    "JobCount",
+    "JobState",
+    "KeyPair",
+    "NewActivity",
+    "NewBlog",
+    "NewInbound",
+    "NewJob",
+    "OutboxActivity",
+    "RemoteActor",
+    "RemoteKey",
+    "StoredEntry",
+    "WebSubStatus",
+    "WebSubSubscription",
+]
 
 
 class BlogStore(Protocol):
@@ -269,14 +181,209 @@ class KeyStore(Protocol):
 
 
 class FollowerStore(Protocol):
-    """Remote followers (filled by the follows handling)."""
+    """Remote followers of our blogs."""
 
     async def count_followers(self, blog_id: int) -> int:
         """Accepted followers of a blog."""
         ...
 
-    async def list_followers(self, blog_id: int, limit: int, offset: int = 0) -> list[Follower]:
-        """Accepted followers, oldest first."""
+    async def list_followers(
+        self, blog_id: int, limit: int, offset: int = 0, state: FollowerState = "accepted"
+    ) -> list[Follower]:
+        """Followers in ``state``, oldest first."""
+        ...
+
+    async def get_follower(self, blog_id: int, actor_id: str) -> Follower | None:
+        """One follower (any state), if present."""
+        ...
+
+    async def put_follower(self, follower: Follower) -> None:
+        """Insert a follower or update its inboxes, state and Follow id (keeps created_at)."""
+        ...
+
+    async def remove_follower(self, blog_id: int, actor_id: str) -> bool:
+        """Drop a follower; True when there was one."""
+        ...
+
+    async def remove_actor_everywhere(self, actor_id: str) -> list[int]:
+        """Drop the actor from every blog's followers; return those blog ids."""
+        ...
+
+    async def remove_followers_by_inbox(self, inbox: str) -> int:
+        """Drop followers whose personal inbox is ``inbox`` (it answered 410 Gone)."""
+        ...
+
+    async def delivery_inboxes(self, blog_id: int, after: str, limit: int) -> list[str]:
+        """Distinct inboxes (shared where offered) of accepted followers, sorted, after ``after``.
+
+        Keyset pagination keeps fan-out memory flat however many followers a blog has.
+        """
+        ...
+
+    async def followers_on_host(self, blog_id: int, host: str) -> list[str]:
+        """Ids of accepted followers whose id is on ``host`` (FEP-8fcf partial collection)."""
+        ...
+
+
+class JobStore(Protocol):
+    """The durable job queue."""
+
+    async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> int:
+        """Add jobs; those whose ``dedupe_key`` exists already are skipped. Returns how many
+        were added."""
+        ...
+
+    async def claim_jobs(
+        self,
+        kinds: Collection[str],
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        worker: str,
+        skip_hosts: Collection[str] = (),
+    ) -> list[Job]:
+        """Lease up to ``limit`` due jobs (queued, or running with an expired lease), oldest due
+        first, skipping ``skip_hosts`` and hosts marked unavailable."""
+        ...
+
+    async def extend_lease(self, job_id: int, worker: str, until: datetime) -> bool:
+        """Keep a long job claimed; False when the lease was lost."""
+        ...
+
+    async def finish_job(self, job_id: int, now: datetime, status: int | None = None) -> None:
+        """Mark a job done."""
+        ...
+
+    async def retry_job(
+        self, job_id: int, now: datetime, run_at: datetime, status: int | None, error: str | None
+    ) -> None:
+        """Count a failed attempt and queue the job again for ``run_at``."""
+        ...
+
+    async def bury_job(
+        self, job_id: int, now: datetime, status: int | None, error: str | None
+    ) -> None:
+        """Count a failed attempt and give up: the job is dead until requeued."""
+        ...
+
+    async def release_jobs(self, worker: str, now: datetime) -> int:
+        """Put a worker's running jobs back in the queue (clean shutdown, or restart)."""
+        ...
+
+    async def get_job(self, job_id: int) -> Job | None:
+        """One job."""
+        ...
+
+    async def job_counts(self) -> list[JobCount]:
+        """Depth of every (kind, state) pair."""
+        ...
+
+    async def list_jobs(
+        self, state: JobState, kind: str | None = None, limit: int = 50
+    ) -> list[Job]:
+        """Jobs in ``state`` (most recently updated first)."""
+        ...
+
+    async def requeue_dead(self, now: datetime, kind: str | None = None) -> int:
+        """Queue dead jobs again with a fresh attempt count; return how many."""
+        ...
+
+    async def prune_jobs(self, before: datetime) -> int:
+        """Delete done jobs last updated before ``before``."""
+        ...
+
+
+class HostStore(Protocol):
+    """Health of remote hosts."""
+
+    async def get_host(self, host: str) -> HostStatus | None:
+        """What is known of a host."""
+        ...
+
+    async def record_host_failure(self, host: str, now: datetime) -> HostStatus:
+        """Count a failed delivery (the first failure starts the unavailability clock)."""
+        ...
+
+    async def record_host_success(self, host: str, now: datetime) -> None:
+        """The host answered: clear failures and unavailability."""
+        ...
+
+    async def mark_host_unavailable(self, host: str, now: datetime) -> None:
+        """Skip the host's jobs until it is heard from again."""
+        ...
+
+    async def list_hosts(self, failing_only: bool = True) -> list[HostStatus]:
+        """Hosts with failures (or all known hosts)."""
+        ...
+
+    async def set_signature_scheme(self, host: str, scheme: str) -> None:
+        """Remember which signature scheme the host accepted (double-knock)."""
+        ...
+
+
+class RemoteCacheStore(Protocol):
+    """Cached remote keys and actor documents."""
+
+    async def get_remote_key(self, key_id: str) -> RemoteKey | None:
+        """A cached key."""
+        ...
+
+    async def put_remote_key(self, key: RemoteKey) -> None:
+        """Insert or replace a cached key."""
+        ...
+
+    async def delete_remote_key(self, key_id: str) -> None:
+        """Forget a cached key."""
+        ...
+
+    async def get_remote_actor(self, actor_id: str) -> RemoteActor | None:
+        """A cached actor."""
+        ...
+
+    async def put_remote_actor(self, actor: RemoteActor) -> None:
+        """Insert or replace a cached actor."""
+        ...
+
+    async def delete_remote_actor(self, actor_id: str) -> None:
+        """Forget a cached actor (and its keys)."""
+        ...
+
+
+class InboundStore(Protocol):
+    """Activities received at our inboxes."""
+
+    async def record_inbound(self, inbound: NewInbound, now: datetime) -> int | None:
+        """Store a verified activity; None when (origin, activity id) was seen before."""
+        ...
+
+    async def get_inbound(self, inbound_id: int) -> InboundActivity | None:
+        """One stored activity."""
+        ...
+
+    async def mark_inbound(
+        self, inbound_id: int, state: InboundState, error: str | None = None
+    ) -> None:
+        """Record how processing ended."""
+        ...
+
+
+class BlockStore(Protocol):
+    """Domains the operator blocked."""
+
+    async def block_domain(self, domain: str, reason: str | None, now: datetime) -> None:
+        """Block a domain and its subdomains."""
+        ...
+
+    async def unblock_domain(self, domain: str) -> bool:
+        """Lift a block; True when there was one."""
+        ...
+
+    async def list_domain_blocks(self) -> list[DomainBlock]:
+        """All blocks, by domain."""
+        ...
+
+    async def is_domain_blocked(self, host: str) -> bool:
+        """Whether ``host`` or a parent domain of it is blocked."""
         ...
 
 
@@ -300,7 +407,20 @@ class WebSubStore(Protocol):
         ...
 
 
-class Store(BlogStore, EntryStore, OutboxStore, KeyStore, FollowerStore, WebSubStore, Protocol):
+class Store(
+    BlogStore,
+    EntryStore,
+    OutboxStore,
+    KeyStore,
+    FollowerStore,
+    WebSubStore,
+    JobStore,
+    HostStore,
+    RemoteCacheStore,
+    InboundStore,
+    BlockStore,
+    Protocol,
+):
     """A whole backend: every role plus lifecycle and transactions."""
 
     async def migrate(self) -> list[int]:

@@ -103,4 +103,86 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "follows, jobs, hosts, remote cache, inbound activities, domain blocks",
+        """
+        ALTER TABLE followers ADD COLUMN follow_id TEXT;
+        ALTER TABLE followers ADD COLUMN actor_host TEXT NOT NULL DEFAULT '';
+        CREATE INDEX followers_by_actor ON followers (actor_id);
+        CREATE INDEX followers_by_inbox ON followers (inbox);
+        CREATE INDEX followers_by_host ON followers (blog_id, actor_host);
+
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            dedupe_key TEXT UNIQUE,
+            host TEXT,
+            state TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            run_at TEXT NOT NULL,
+            lease_until TEXT,
+            claimed_by TEXT,
+            last_status INTEGER,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX jobs_due ON jobs (state, run_at);
+        CREATE INDEX jobs_by_kind ON jobs (kind, state);
+
+        CREATE TABLE hosts (
+            host TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL DEFAULT 0,
+            first_failure_at TEXT,
+            last_failure_at TEXT,
+            last_success_at TEXT,
+            unavailable INTEGER NOT NULL DEFAULT 0,
+            signature_scheme TEXT
+        );
+
+        CREATE TABLE remote_keys (
+            key_id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            public_pem TEXT NOT NULL,
+            fetched_at TEXT NOT NULL
+        );
+        CREATE INDEX remote_keys_by_owner ON remote_keys (owner);
+
+        CREATE TABLE remote_actors (
+            id TEXT PRIMARY KEY,
+            inbox TEXT NOT NULL,
+            shared_inbox TEXT,
+            key_id TEXT,
+            document TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            preferred_username TEXT,
+            name TEXT,
+            url TEXT,
+            also_known_as TEXT NOT NULL DEFAULT '[]',
+            moved_to TEXT
+        );
+
+        CREATE TABLE inbound (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            origin TEXT NOT NULL,
+            activity_id TEXT NOT NULL,
+            actor_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            blog_id INTEGER REFERENCES blogs (id) ON DELETE SET NULL,
+            state TEXT NOT NULL DEFAULT 'received',
+            error TEXT,
+            received_at TEXT NOT NULL,
+            UNIQUE (origin, activity_id)
+        );
+
+        CREATE TABLE domain_blocks (
+            domain TEXT PRIMARY KEY,
+            reason TEXT,
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
 )

@@ -6,9 +6,7 @@ Backends are the ``backend`` fixture's params; PostgreSQL joins with the scale-o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
@@ -23,21 +21,7 @@ from bridge.store.base import (
     Store,
     WebSubSubscription,
 )
-from bridge.store.sqlite import SQLiteStore
-
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    backend: Store
-    if request.param == "sqlite":
-        backend = await SQLiteStore.open(str(tmp_path / "contract.db"))
-    else:  # pragma: no cover - new backends are added here
-        raise AssertionError(request.param)
-    assert await backend.migrate() == [1]
-    yield backend
-    await backend.close()
+from tests.contract.conftest import T0
 
 
 def entry(n: int, **changes: object) -> FeedEntry:

@@ -100,6 +100,7 @@ async def site(
         config=placeholder,
         store=sqlite_store,
         http=http,
+        remote=http,
         urls=Urls(placeholder.base_url),
         clock=clock,
     )

@@ -35,7 +35,12 @@ LIMITS = {
 def pctx(sqlite_store: SQLiteStore, http: aiohttp.ClientSession, clock: FakeClock) -> BridgeContext:
     config = make_config(limits=LIMITS)
     return BridgeContext(
-        config=config, store=sqlite_store, http=http, urls=Urls(config.base_url), clock=clock
+        config=config,
+        store=sqlite_store,
+        http=http,
+        remote=http,
+        urls=Urls(config.base_url),
+        clock=clock,
     )
 
 

@@ -45,7 +45,12 @@ async def wctx(
     """A context whose base URL is a real server carrying the WebSub callback routes."""
     config = make_config(limits=LIMITS)
     ctx = BridgeContext(
-        config=config, store=sqlite_store, http=http, urls=Urls(config.base_url), clock=clock
+        config=config,
+        store=sqlite_store,
+        http=http,
+        remote=http,
+        urls=Urls(config.base_url),
+        clock=clock,
     )
     app = web.Application()
     app[CONTEXT] = ctx

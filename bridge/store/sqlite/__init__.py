@@ -1,0 +1,16 @@
+"""SQLite backend (the embedded default): one module per store role, composed here."""
+
+from __future__ import annotations
+
+from bridge.store.sqlite.blogs import BlogRows
+from bridge.store.sqlite.entries import EntryRows
+from bridge.store.sqlite.followers import FollowerRows
+from bridge.store.sqlite.jobs import JobRows
+from bridge.store.sqlite.remote import RemoteRows
+
+
+class SQLiteStore(BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows):
+    """Every store role on one SQLite file."""
+
+
+__all__ = ["SQLiteStore"]
