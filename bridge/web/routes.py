@@ -135,9 +135,8 @@ async def profile(request: web.Request) -> web.Response:
     return response
 
 
-@routes.get("/users/{handle}/posts/{slug}")
-async def article(request: web.Request) -> web.Response:
-    """One post: the Article/Note (410 with a Tombstone once deleted), or the blog post."""
+async def _post(request: web.Request) -> tuple[Blog, StoredEntry] | web.Response:
+    """The blog and entry a post URL names, or the 404 to answer."""
     blog = await _blog(request)
     if blog is None:
         return await not_found(request, "no such account")
@@ -145,47 +144,58 @@ async def article(request: web.Request) -> web.Response:
     stored = await ctx.store.get_entry_by_slug(blog.id, request.match_info["slug"])
     if stored is None:
         return await not_found(request, "no such post")
+    return blog, stored
+
+
+async def _post_response(
+    request: web.Request,
+    build: Callable[[Blog, StoredEntry], dict[str, Any]],
+    gone: Callable[[Blog, StoredEntry], dict[str, Any]],
+) -> web.Response:
+    """Negotiate a post URL: JSON from ``build`` (410 with ``gone`` once deleted), else the
+    blog post itself for browsers."""
+    found = await _post(request)
+    if isinstance(found, web.Response):
+        return found
+    blog, stored = found
+    ctx = request.app[CONTEXT]
     as_json = wants_activity_json(request.headers.get("Accept"))
     if stored.deleted_at is not None:
         if as_json:
-            tombstone = with_context(articles.build_tombstone(blog, stored, ctx.urls))
-            return activity_response(tombstone, status=410)
+            return activity_response(with_context(gone(blog, stored)), status=410)
         response = await pages.error_page(
             410, "Gone", "The blog removed this post.", domain=ctx.config.domain
         )
         response.headers["Vary"] = "Accept"
         return response
     if as_json:
-        document = with_context(articles.build_object(blog, stored, ctx.urls))
-        return activity_response(document, cache_seconds=OBJECT_CACHE_SECONDS)
+        return activity_response(build(blog, stored), cache_seconds=OBJECT_CACHE_SECONDS)
     return redirect(safe_http_url(stored.entry.link) or ctx.urls.profile(blog.handle))
+
+
+@routes.get("/users/{handle}/posts/{slug}")
+async def article(request: web.Request) -> web.Response:
+    """One post: the Article/Note (410 with a Tombstone once deleted), or the blog post."""
+    urls = request.app[CONTEXT].urls
+    return await _post_response(
+        request,
+        lambda blog, stored: with_context(articles.build_object(blog, stored, urls)),
+        lambda blog, stored: articles.build_tombstone(blog, stored, urls),
+    )
 
 
 @routes.get("/users/{handle}/posts/{slug}/activity")
 async def article_create(request: web.Request) -> web.Response:
     """The ``Create`` of one post as the outbox lists it (410 once the post is deleted)."""
-    blog = await _blog(request)
-    if blog is None:
-        return await not_found(request, "no such account")
     ctx = request.app[CONTEXT]
-    stored = await ctx.store.get_entry_by_slug(blog.id, request.match_info["slug"])
-    if stored is None:
-        return await not_found(request, "no such post")
-    as_json = wants_activity_json(request.headers.get("Accept"))
-    if stored.deleted_at is not None:
-        if as_json:
-            activity_id = ctx.urls.article(blog.handle, stored.slug) + "/activity"
-            return activity_response(
-                with_context({"id": activity_id, "type": "Tombstone"}), status=410
-            )
-        response = await pages.error_page(
-            410, "Gone", "The blog removed this post.", domain=ctx.config.domain
-        )
-        response.headers["Vary"] = "Accept"
-        return response
-    if as_json:
-        return activity_response(create_for(blog, stored, ctx), cache_seconds=OBJECT_CACHE_SECONDS)
-    return redirect(safe_http_url(stored.entry.link) or ctx.urls.profile(blog.handle))
+    return await _post_response(
+        request,
+        lambda blog, stored: create_for(blog, stored, ctx),
+        lambda blog, stored: {
+            "id": ctx.urls.article(blog.handle, stored.slug) + "/activity",
+            "type": "Tombstone",
+        },
+    )
 
 
 @routes.get("/users/{handle}/activities/{uuid}")
