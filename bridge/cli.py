@@ -114,6 +114,8 @@ async def _migrate(ctx: BridgeContext) -> int:
 async def _blogs_add(ctx: BridgeContext, url: str, handle: str | None, note: bool) -> int:
     limits = ctx.config.limits
     validate_feed_url(url, "URL")
+    if handle is not None:
+        validate_handle(handle, "--handle")
     feed_url = await resolve_feed_url(
         ctx.http,
         url,
