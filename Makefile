@@ -16,10 +16,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The Fedify peer for interop tests (skipped by the tests where node is missing, outside CI).
+FEDIFY := tests/fedify/node_modules/.package-lock.json
+$(FEDIFY): tests/fedify/package.json tests/fedify/package-lock.json
+	if command -v npm >/dev/null; then npm ci --prefix tests/fedify --no-audit --no-fund; fi
+
 run: $(VENV)/.installed
 	$(BIN)/feedfed --config $(CONFIG) serve
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(FEDIFY)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
