@@ -148,6 +148,12 @@ async def test_claim_skips_busy_and_unavailable_hosts(store: Store) -> None:
     ]
 
 
+async def test_skipping_hosts_keeps_hostless_jobs(store: Store) -> None:
+    await store.enqueue([NewJob("fanout", {}), NewJob("fanout", {}, host="a.example")], T0)
+    claimed = await store.claim_jobs(["fanout"], T0, 10, 60, "w", skip_hosts=["b.example"])
+    assert [j.host for j in claimed] == [None, "a.example"]
+
+
 async def test_hosts(store: Store) -> None:
     assert await store.get_host("a.example") is None
     one = await store.record_host_failure("a.example", T0)

@@ -50,7 +50,10 @@ class JobRows(SQLiteBase):
             return []
         kind_marks = ",".join("?" * len(kinds))
         skip = list(skip_hosts)
-        skip_sql = f"AND host NOT IN ({','.join('?' * len(skip))}) " if skip else ""
+        # ``NULL NOT IN (...)`` is not true in SQL: hostless jobs must be spelled out.
+        skip_sql = (
+            f"AND (host IS NULL OR host NOT IN ({','.join('?' * len(skip))})) " if skip else ""
+        )
         now_text = ts(now)
         async with self.transaction():
             rows = await self._rows(

@@ -1,0 +1,1 @@
+"""Subcommands of ``feedfed`` grouped by concern; each module has ``register(sub)``."""

@@ -1,0 +1,16 @@
+"""PostgreSQL backend (many processes, one database): one module per store role, composed here."""
+
+from __future__ import annotations
+
+from bridge.store.postgres.blogs import BlogRows
+from bridge.store.postgres.entries import EntryRows
+from bridge.store.postgres.followers import FollowerRows
+from bridge.store.postgres.jobs import JobRows
+from bridge.store.postgres.remote import RemoteRows
+
+
+class PostgresStore(BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows):
+    """Every store role on one PostgreSQL database (the schema named by ``search_path``)."""
+
+
+__all__ = ["PostgresStore"]

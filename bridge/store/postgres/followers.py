@@ -1,0 +1,149 @@
+"""PostgreSQL queries for followers and domain blocks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from bridge.store.postgres.connection import PostgresBase, Row, ts
+from bridge.store.records import DomainBlock, Follower, FollowerState
+
+
+class FollowerRows(PostgresBase):
+    """PostgreSQL queries for followers and domain blocks."""
+
+    async def count_followers(self, blog_id: int) -> int:
+        """Accepted followers of a blog."""
+        count = await self._value(
+            "SELECT COUNT(*) FROM followers WHERE blog_id = $1 AND state = 'accepted'", blog_id
+        )
+        return int(count)
+
+    async def list_followers(
+        self, blog_id: int, limit: int, offset: int = 0, state: FollowerState = "accepted"
+    ) -> list[Follower]:
+        """Followers in ``state``, oldest first."""
+        rows = await self._rows(
+            "SELECT * FROM followers WHERE blog_id = $1 AND state = $2 "
+            "ORDER BY created_at, actor_id LIMIT $3 OFFSET $4",
+            blog_id,
+            state,
+            limit,
+            offset,
+        )
+        return [_follower(row) for row in rows]
+
+    async def get_follower(self, blog_id: int, actor_id: str) -> Follower | None:
+        """One follower (any state), if present."""
+        row = await self._row(
+            "SELECT * FROM followers WHERE blog_id = $1 AND actor_id = $2", blog_id, actor_id
+        )
+        return _follower(row) if row else None
+
+    async def put_follower(self, follower: Follower) -> None:
+        """Insert a follower or update its inboxes, state and Follow id (keeps created_at)."""
+        f = follower
+        await self._execute(
+            "INSERT INTO followers (blog_id, actor_id, inbox, shared_inbox, state, created_at, "
+            "follow_id, actor_host) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (blog_id, actor_id) DO UPDATE SET inbox = EXCLUDED.inbox, "
+            "shared_inbox = EXCLUDED.shared_inbox, state = EXCLUDED.state, "
+            "follow_id = COALESCE(EXCLUDED.follow_id, followers.follow_id)",
+            f.blog_id,
+            f.actor_id,
+            f.inbox,
+            f.shared_inbox,
+            f.state,
+            ts(f.created_at),
+            f.follow_id,
+            _host(f.actor_id),
+        )
+
+    async def remove_follower(self, blog_id: int, actor_id: str) -> bool:
+        """Drop a follower; True when there was one."""
+        removed = await self._execute(
+            "DELETE FROM followers WHERE blog_id = $1 AND actor_id = $2", blog_id, actor_id
+        )
+        return removed > 0
+
+    async def remove_actor_everywhere(self, actor_id: str) -> list[int]:
+        """Drop the actor from every blog's followers; return those blog ids."""
+        rows = await self._rows(
+            "DELETE FROM followers WHERE actor_id = $1 RETURNING blog_id", actor_id
+        )
+        return sorted(row["blog_id"] for row in rows)
+
+    async def remove_followers_by_inbox(self, inbox: str) -> int:
+        """Drop followers whose personal inbox is ``inbox``."""
+        return await self._execute("DELETE FROM followers WHERE inbox = $1", inbox)
+
+    async def delivery_inboxes(self, blog_id: int, after: str, limit: int) -> list[str]:
+        """Distinct delivery inboxes of accepted followers, sorted, after ``after``."""
+        rows = await self._rows(
+            "SELECT DISTINCT COALESCE(shared_inbox, inbox) AS target FROM followers "
+            "WHERE blog_id = $1 AND state = 'accepted' AND COALESCE(shared_inbox, inbox) > $2 "
+            "ORDER BY target LIMIT $3",
+            blog_id,
+            after,
+            limit,
+        )
+        return [row["target"] for row in rows]
+
+    async def followers_on_host(self, blog_id: int, host: str) -> list[str]:
+        """Ids of accepted followers whose id is on ``host``."""
+        rows = await self._rows(
+            "SELECT actor_id FROM followers WHERE blog_id = $1 AND actor_host = $2 "
+            "AND state = 'accepted' ORDER BY actor_id",
+            blog_id,
+            host.lower(),
+        )
+        return [row["actor_id"] for row in rows]
+
+    async def block_domain(self, domain: str, reason: str | None, now: datetime) -> None:
+        """Block a domain and its subdomains."""
+        await self._execute(
+            "INSERT INTO domain_blocks (domain, reason, created_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (domain) DO UPDATE SET reason = EXCLUDED.reason",
+            domain.lower().strip("."),
+            reason,
+            ts(now),
+        )
+
+    async def unblock_domain(self, domain: str) -> bool:
+        """Lift a block; True when there was one."""
+        removed = await self._execute(
+            "DELETE FROM domain_blocks WHERE domain = $1", domain.lower().strip(".")
+        )
+        return removed > 0
+
+    async def list_domain_blocks(self) -> list[DomainBlock]:
+        """All blocks, by domain."""
+        rows = await self._rows("SELECT * FROM domain_blocks ORDER BY domain")
+        return [DomainBlock(row["domain"], row["reason"], row["created_at"]) for row in rows]
+
+    async def is_domain_blocked(self, host: str) -> bool:
+        """Whether ``host`` or a parent domain of it is blocked."""
+        name = host.lower().split(":", 1)[0].strip(".")
+        labels = name.split(".")
+        candidates = [".".join(labels[i:]) for i in range(len(labels))]
+        found = await self._value(
+            "SELECT EXISTS (SELECT 1 FROM domain_blocks WHERE domain = ANY($1::text[]))",
+            candidates,
+        )
+        return bool(found)
+
+
+def _host(actor_id: str) -> str:
+    return (urlsplit(actor_id).hostname or "").lower()
+
+
+def _follower(row: Row) -> Follower:
+    return Follower(
+        blog_id=row["blog_id"],
+        actor_id=row["actor_id"],
+        inbox=row["inbox"],
+        shared_inbox=row["shared_inbox"],
+        state=row["state"],
+        created_at=row["created_at"],
+        follow_id=row["follow_id"],
+    )
