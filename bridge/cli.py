@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bridge.activitypub import keys
 from bridge.app import create_app
+from bridge.commands import db
 from bridge.config import Config, load_config, validate_feed_url, validate_handle
 from bridge.context import BridgeContext, open_context
 from bridge.errors import BlogNotFound, BridgeError
@@ -27,6 +28,9 @@ from bridge.ingest.poller import PollReport, poll_blog
 from bridge.store.base import Blog, BlogSettings, NewBlog
 
 log = logging.getLogger("bridge")
+
+# Each module adds its subcommands to the parser (``register(subparsers)``).
+COMMAND_MODULES = (db,)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         if args.command == "serve":
             return _serve(config, workers=not args.no_workers)
+        if not getattr(args, "needs_context", True):
+            # e.g. `db copy`: opening the configured store would migrate and fill it first.
+            return int(asyncio.run(args.action(args)(None)))
         action: Callable[[BridgeContext], Awaitable[int]] = args.action(args)
         return asyncio.run(_with_context(config, action))
     except BridgeError as exc:
@@ -82,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     poll = sub.add_parser("poll", help="poll one blog's feed now")
     poll.add_argument("handle")
     poll.set_defaults(action=lambda a: lambda ctx: _poll(ctx, a.handle))
+
+    for commands in COMMAND_MODULES:
+        commands.register(sub)
     return parser
 
 
