@@ -18,7 +18,12 @@ from bridge.activitypub import keys, nodeinfo, webfinger
 from bridge.appkeys import CONFIG, CONTEXT
 from bridge.config import Config
 from bridge.context import Clock, open_context, utc_now
+from bridge.federation import dispatch, followers_sync, inbox
+from bridge.federation.delivery import Deliverer
+from bridge.federation.fanout import run_fanout
 from bridge.ingest import poller, websub
+from bridge.jobs import DELIVER, FANOUT, INBOUND, Handler
+from bridge.jobs.worker import JobWorker
 from bridge.web import pages
 from bridge.web import routes as ap_routes
 
@@ -60,17 +65,33 @@ def create_app(
     async def workers(app: web.Application) -> AsyncIterator[None]:
         stop = asyncio.Event()
         ctx = app[CONTEXT]
-        task = asyncio.create_task(
-            supervise("poller", lambda: poller.run_poller(ctx, stop, tick=poll_tick), stop)
-        )
-        yield
-        stop.set()
-        await task
+        deliverer = Deliverer()
+        handlers: dict[str, Handler] = {
+            FANOUT: run_fanout,
+            DELIVER: deliverer,
+            INBOUND: dispatch.process_inbound,
+        }
+        tasks = [
+            asyncio.create_task(
+                supervise("poller", lambda: poller.run_poller(ctx, stop, tick=poll_tick), stop)
+            ),
+            asyncio.create_task(
+                supervise("jobs", lambda: JobWorker.from_config(ctx, handlers).run(stop), stop)
+            ),
+        ]
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+            deliverer.close()
 
     app.cleanup_ctx.append(resources)
     if run_workers:
         app.cleanup_ctx.append(workers)
 
+    inbox.install(app)
+    app.add_routes(followers_sync.routes)
     app.add_routes(webfinger.routes)
     app.add_routes(nodeinfo.routes)
     app.add_routes(websub.routes)

@@ -53,6 +53,21 @@ class Limits:
     featured_count: int = 5
     page_size: int = 20
     websub_lease_seconds: int = 7 * 24 * 60 * 60
+    max_inbox_bytes: int = 1024 * 1024
+    signature_max_skew: int = 60 * 60
+    remote_fetch_timeout: float = 30.0
+    key_cache_ttl: int = 24 * 60 * 60
+    key_failure_ttl: int = 2 * 60
+    key_refresh_interval: int = 5 * 60
+    actor_cache_ttl: int = 24 * 60 * 60
+    delivery_timeout: float = 30.0
+    delivery_retries: int = 16
+    host_unavailable_after: int = 7 * 24 * 60 * 60
+    worker_concurrency: int = 32
+    per_host_concurrency: int = 4
+    job_lease_seconds: int = 5 * 60
+    job_poll_interval: float = 1.0
+    done_job_retention: int = 7 * 24 * 60 * 60
 
 
 @dataclass(frozen=True)

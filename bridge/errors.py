@@ -8,7 +8,8 @@ nothing below an edge swallows them.
     ├── ConfigError                 a bad configuration value (names the key)
     ├── StoreError                  the database said no
     │   ├── BlogExists              a handle or feed URL is already taken
-    │   └── BlogNotFound            no blog with that handle
+    │   ├── BlogNotFound            no blog with that handle
+    │   └── FollowerNotFound        that actor does not follow (or ask to follow) that blog
     ├── FeedError                   a feed could not be read (message shown in `blogs show`)
     │   ├── FetchError              transport: refused, reset, DNS, TLS
     │   │   ├── FetchTimeout        no complete answer within the time cap
@@ -20,7 +21,9 @@ nothing below an edge swallows them.
     ├── RequestError                a client's request to the bridge is malformed (HTTP 400)
     │   ├── MalformedStructuredField  a header that is no valid RFC 8941 structured field
     │   ├── MalformedResource       a WebFinger resource that is no acct: or http(s) URI
-    │   └── InvalidPage             a collection page parameter that is no positive number
+    │   ├── InvalidPage             a collection page parameter that is no positive number
+    │   ├── MalformedActivity       an inbox POST that is no object with string id, type, actor
+    │   └── RequestTooLarge         a request body over the size cap (HTTP 413)
     ├── SignatureError              an HTTP signature is absent or does not hold (HTTP 401)
     │   ├── MissingSignature        neither Signature-Input/Signature nor a cavage Signature
     │   ├── MalformedSignature      unparsable, oversized, or a signed component is absent
@@ -29,7 +32,12 @@ nothing below an edge swallows them.
     │   ├── SignatureMismatch       the signature does not verify with the key
     │   ├── StaleSignature          Date/created outside the allowed skew, or expired
     │   ├── DigestMismatch          the body does not match its signed (Content-)Digest
-    │   └── HostMismatch            signed for another host than ours
+    │   ├── HostMismatch            signed for another host than ours
+    │   ├── KeyUnavailable          the signer's key cannot be fetched (.gone: it answered 410)
+    │   ├── KeyNotOwned             key and actor do not name each other, or the key lives elsewhere
+    │   └── SignerMismatch          signed by someone else than the activity's actor, or by "us"
+    ├── DomainBlocked               the sender's domain is blocked by the operator (HTTP 403)
+    ├── ActivityIgnored             an inbound activity the bridge has nothing to do with
     ├── WebSubError                 a hub refused or failed a subscription
     ├── JobError                    a job handler's verdict; the worker maps it to a queue state
     │   ├── RetryLater              transient (5xx, timeout, 408, 429): retry per the policy
@@ -43,7 +51,8 @@ nothing below an edge swallows them.
         ├── TooManyRedirects        more redirects than the cap
         ├── RemoteTooLarge          the body passed the size cap (counted after decompression)
         ├── NotActivityJSON         wrong content type, not JSON, not an object, nested too deep
-        └── IdMismatch              the document's id is not the URL it was fetched from
+        ├── IdMismatch              the document's id is not the URL it was fetched from
+        └── InvalidActor            the document is no actor we can deliver to (type, inbox)
 """
 
 from __future__ import annotations
@@ -72,6 +81,10 @@ class BlogExists(StoreError):
 
 class BlogNotFound(StoreError):
     """No blog with this handle."""
+
+
+class FollowerNotFound(StoreError):
+    """The actor neither follows the blog nor asks to."""
 
 
 class FeedError(BridgeError):
@@ -132,6 +145,18 @@ class MalformedStructuredField(RequestError):
     """A header value is not the RFC 8941 structured field (dictionary, list, item) it must be."""
 
 
+class MalformedActivity(RequestError):
+    """An inbox POST that is no JSON object with a string ``id``, ``type`` and ``actor``."""
+
+
+class RequestTooLarge(RequestError):
+    """The request body exceeds the cap; handlers answer 413, not 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+        self.limit = limit
+
+
 class SignatureError(BridgeError):
     """An HTTP signature is missing, malformed or does not verify; handlers answer 401."""
 
@@ -166,6 +191,39 @@ class DigestMismatch(SignatureError):
 
 class HostMismatch(SignatureError):
     """The signature was made for another host than the one that received it."""
+
+
+class KeyUnavailable(SignatureError):
+    """The signer's public key could not be fetched (refused address, error, timeout, garbage).
+
+    ``gone`` is True when the key's document answered 410: the actor was deleted.
+    """
+
+    def __init__(self, key_id: str, problem: str, *, gone: bool = False) -> None:
+        super().__init__(f"key {key_id[:200]}: {problem}")
+        self.key_id = key_id
+        self.gone = gone
+
+
+class KeyNotOwned(SignatureError):
+    """The key and its actor do not name each other, or the key's document lives elsewhere."""
+
+
+class SignerMismatch(SignatureError):
+    """The request is signed by another actor than the activity's, or claims one of ours."""
+
+
+class ActivityIgnored(BridgeError):
+    """An inbound activity the bridge has nothing to do with: not about one of our blogs, a
+    type it does not handle (yet), or not the sender's to make. Recorded as ``ignored``."""
+
+
+class DomainBlocked(BridgeError):
+    """The operator blocked the sender's domain (or a parent domain of it); handlers answer 403."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"domain {host} is blocked")
+        self.host = host
 
 
 class WebSubError(BridgeError):
@@ -257,3 +315,7 @@ class NotActivityJSON(RemoteFetchError):
 
 class IdMismatch(RemoteFetchError):
     """The document's ``id`` is not the URL it was served from: that origin cannot vouch for it."""
+
+
+class InvalidActor(RemoteFetchError):
+    """The document is not an actor the bridge can work with (no actor type, no usable inbox)."""

@@ -1,0 +1,417 @@
+"""The worker loop: claim due jobs, run their handlers concurrently, record each outcome.
+
+One :class:`JobWorker` per process runs every job kind it has a handler for:
+
+* it claims batches under a lease (``JobStore.claim_jobs``) and renews the lease of every job
+  it holds, so a job whose process died is taken over once the lease runs out;
+* at most ``concurrency`` jobs run at once, and at most ``per_host_limit`` of them talk to the
+  same remote host: a slow server cannot hold every slot. Jobs claimed for a host that is at
+  its limit wait in a small local queue (the host is left out of further claims meanwhile);
+* outcomes: a handler that returns is done; :class:`~bridge.errors.RetryLater` is retried on
+  the :class:`~bridge.jobs.retry.RetryPolicy` schedule (buried once exhausted);
+  :class:`~bridge.errors.Rejected` is buried at once; any other exception is a bug: logged with
+  its traceback and retried like a transient failure, so no job is ever lost to one;
+* outcomes are written in batches, one transaction for all the jobs that ended while the
+  previous batch was being written (a job's slot is free at once; the job stays claimed
+  until its outcome is stored), which spares the queue a commit per job;
+* it wakes when this process enqueues (``ctx.jobs_ready``), when a slot frees up, or every
+  ``poll_interval`` seconds (retries come due with time);
+* on stop it claims nothing more, lets running jobs finish for ``shutdown_grace`` seconds,
+  cancels the rest, stores the outcomes it has and puts every job it still holds back in the
+  queue.
+
+A failing store stops the worker with the store's error (after releasing what it can): the
+application's supervisor logs it and starts the worker again after a pause.
+
+Restarts: SQLite is one process, so the app gives its worker a stable id
+(:func:`default_worker_id`) and the worker releases, at start, what an earlier life of that id
+left running (a SIGKILL mid-delivery is redone at once, not after the lease). With a shared
+PostgreSQL every process has its own id and orphaned jobs come back when their lease ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from bridge.config import Config
+from bridge.context import BridgeContext
+from bridge.errors import Rejected, RetryLater
+from bridge.jobs import Handler
+from bridge.jobs.retry import Rand, RetryPolicy
+from bridge.store.records import Job
+
+log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL = 60 * 60.0
+"""Seconds between deletions of old finished jobs."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended, waiting to be written to the queue."""
+
+    job: Job
+    state: Literal["done", "retry", "dead"]
+    at: datetime
+    status: int | None = None
+    error: str | None = None
+    run_at: datetime | None = None
+
+
+def default_worker_id(config: Config) -> str:
+    """A worker id for this process: stable on SQLite (one process), unique otherwise."""
+    host = socket.gethostname()
+    if config.database_url.startswith("sqlite:"):
+        return f"{host}/sqlite"
+    return f"{host}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+class JobWorker:
+    """Runs the jobs of the kinds in ``handlers`` until told to stop (see the module docstring).
+
+    Durations are seconds. ``job_timeout`` bounds one attempt of any handler;
+    ``retention`` is how long finished jobs are kept before they are pruned (None: never).
+    """
+
+    def __init__(
+        self,
+        ctx: BridgeContext,
+        handlers: Mapping[str, Handler],
+        *,
+        worker_id: str,
+        concurrency: int = 32,
+        per_host_limit: int = 4,
+        lease_seconds: float = 300.0,
+        poll_interval: float = 1.0,
+        retry_policy: RetryPolicy | None = None,
+        job_timeout: float = 300.0,
+        shutdown_grace: float = 10.0,
+        retention: float | None = 7 * 24 * 60 * 60.0,
+        rand: Rand = random.randrange,
+    ) -> None:
+        if concurrency < 1 or per_host_limit < 1:
+            raise ValueError("concurrency and per_host_limit must be at least 1")
+        if not handlers:
+            raise ValueError("a worker needs at least one handler")
+        self.ctx = ctx
+        self.handlers = dict(handlers)
+        self.worker_id = worker_id
+        self.concurrency = concurrency
+        self.per_host_limit = per_host_limit
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.job_timeout = job_timeout
+        self.shutdown_grace = shutdown_grace
+        self.retention = retention
+        self.rand = rand
+        self._held: dict[int, Job] = {}  # claimed by us: running or waiting for a host slot
+        self._waiting: dict[str | None, deque[Job]] = {}
+        self._running: dict[asyncio.Task[None], Job] = {}
+        self._per_host: Counter[str] = Counter()
+        self._freed = asyncio.Event()
+        self._outcomes: list[Outcome] = []
+        self._outcome_ready = asyncio.Event()
+        self._closing = False
+        # Claimed jobs waiting for a host slot are capped, so memory stays bounded however
+        # skewed the queue is towards a few hosts.
+        self._max_waiting = 4 * concurrency
+        # Claim in batches: with few slots free, wait for more rather than pay one claim
+        # (a write) per finished job.
+        self._refill = max(1, concurrency // 4)
+
+    @classmethod
+    def from_config(
+        cls, ctx: BridgeContext, handlers: Mapping[str, Handler], worker_id: str | None = None
+    ) -> JobWorker:
+        """A worker with the ``[limits]`` of the context's configuration."""
+        limits = ctx.config.limits
+        return cls(
+            ctx,
+            handlers,
+            worker_id=worker_id or default_worker_id(ctx.config),
+            concurrency=limits.worker_concurrency,
+            per_host_limit=limits.per_host_concurrency,
+            lease_seconds=limits.job_lease_seconds,
+            poll_interval=limits.job_poll_interval,
+            retry_policy=RetryPolicy(max_retries=limits.delivery_retries),
+            retention=limits.done_job_retention,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then shut down cleanly (see the module docstring).
+
+        May be called again after it returned (a supervisor restarting a crashed worker).
+        """
+        self._closing = False
+        store = self.ctx.store
+        released = await store.release_jobs(self.worker_id, self.ctx.clock())
+        if released:
+            log.warning(
+                "worker %s took back %d jobs an earlier run left unfinished",
+                self.worker_id,
+                released,
+            )
+        upkeep = asyncio.create_task(self._upkeep(), name=f"jobs-upkeep-{self.worker_id}")
+        recorder = asyncio.create_task(self._recorder(), name=f"jobs-record-{self.worker_id}")
+        log.info(
+            "worker %s started kinds=%s concurrency=%d per_host=%d",
+            self.worker_id,
+            ",".join(sorted(self.handlers)),
+            self.concurrency,
+            self.per_host_limit,
+        )
+        helpers = (upkeep, recorder)
+        try:
+            while not stop.is_set():
+                for helper in helpers:
+                    if helper.done():
+                        helper.result()  # the store failed under it: stop, and say why
+                self.ctx.jobs_ready.clear()
+                self._freed.clear()
+                timeout: float | None = None  # nearly full: wait for slots, not for time
+                if self._free_slots() >= self._refill:
+                    if not await self._claim():
+                        continue  # a full batch: more may be due
+                    timeout = self.poll_interval
+                await self._sleep(stop, timeout, helpers)
+        finally:
+            if not upkeep.done():
+                upkeep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upkeep
+            await self._shutdown(recorder)
+
+    # claiming and starting
+
+    def _free_slots(self) -> int:
+        if sum(len(queue) for queue in self._waiting.values()) >= self._max_waiting:
+            return 0
+        return self.concurrency - len(self._running)
+
+    async def _claim(self) -> bool:
+        """Claim what fits; True when the queue had no more due jobs for us."""
+        limit = self._free_slots()
+        if limit <= 0:
+            return False
+        busy = {host for host, n in self._per_host.items() if n >= self.per_host_limit}
+        busy.update(host for host in self._waiting if host is not None)
+        jobs = await self.ctx.store.claim_jobs(
+            self.handlers.keys(),
+            self.ctx.clock(),
+            limit,
+            self.lease_seconds,
+            self.worker_id,
+            skip_hosts=busy,
+        )
+        for job in jobs:
+            self._held[job.id] = job
+            self._waiting.setdefault(job.host, deque()).append(job)
+        self._start_ready()
+        return len(jobs) < limit
+
+    def _start_ready(self) -> None:
+        for host in list(self._waiting):
+            queue = self._waiting[host]
+            while queue and len(self._running) < self.concurrency and self._has_slot(host):
+                self._start(queue.popleft())
+            if not queue:
+                del self._waiting[host]
+
+    def _has_slot(self, host: str | None) -> bool:
+        return host is None or self._per_host[host] < self.per_host_limit
+
+    def _start(self, job: Job) -> None:
+        task = asyncio.create_task(self._attempt(job), name=f"job-{job.id}-{job.kind}")
+        self._running[task] = job
+        if job.host is not None:
+            self._per_host[job.host] += 1
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        job = self._running.pop(task)
+        if job.host is not None:
+            self._per_host[job.host] -= 1
+            if self._per_host[job.host] <= 0:
+                del self._per_host[job.host]
+        if task.cancelled():
+            self._held.pop(job.id, None)  # released at shutdown
+        elif (error := task.exception()) is not None:
+            # The worker's own bookkeeping failed: no outcome; the job stays claimed until
+            # its lease ends (or this worker restarts), then it runs again.
+            self._held.pop(job.id, None)
+            log.error("job %d (%s): no outcome: %r", job.id, job.kind, error, exc_info=error)
+        self._start_ready()
+        self._freed.set()
+
+    async def _sleep(
+        self, stop: asyncio.Event, timeout: float | None, helpers: tuple[asyncio.Task[None], ...]
+    ) -> None:
+        waits = [
+            asyncio.create_task(event.wait()) for event in (stop, self.ctx.jobs_ready, self._freed)
+        ]
+        try:
+            await asyncio.wait(
+                [*waits, *helpers], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+
+    # one attempt
+
+    async def _attempt(self, job: Job) -> None:
+        handler = self.handlers[job.kind]
+        attempt = job.attempts + 1
+        started = asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout(self.job_timeout):
+                status = await handler(self.ctx, job)
+        except RetryLater as exc:
+            self._retry(job, attempt, exc.status, str(exc), exc.retry_after, started)
+        except Rejected as exc:
+            self._record(Outcome(job, "dead", self.ctx.clock(), exc.status, str(exc)))
+            self._log(job, attempt, "rejected", exc.status, started, str(exc))
+        except TimeoutError:
+            error = f"attempt took longer than {self.job_timeout:g} s"
+            self._retry(job, attempt, None, error, None, started)
+        except Exception as exc:
+            # A bug in a handler: keep the traceback, and keep the job (it is retried).
+            log.exception("job %d (%s) failed with an unexpected error", job.id, job.kind)
+            self._retry(job, attempt, None, f"{type(exc).__name__}: {exc}", None, started)
+        else:
+            self._record(Outcome(job, "done", self.ctx.clock(), status))
+            self._log(job, attempt, "done", status, started)
+
+    def _retry(
+        self,
+        job: Job,
+        attempt: int,
+        status: int | None,
+        error: str,
+        retry_after: float | None,
+        started: float,
+    ) -> None:
+        now = self.ctx.clock()
+        run_at = self.retry_policy.next_run(now, attempt, retry_after=retry_after, rand=self.rand)
+        if run_at is None:
+            self._record(Outcome(job, "dead", now, status, error))
+            self._log(job, attempt, "gave up", status, started, error)
+            return
+        self._record(Outcome(job, "retry", now, status, error, run_at))
+        wait = (run_at - now).total_seconds()
+        self._log(job, attempt, f"retry in {wait:.0f} s", status, started, error)
+
+    def _record(self, outcome: Outcome) -> None:
+        self._outcomes.append(outcome)
+        self._outcome_ready.set()
+
+    async def _recorder(self) -> None:
+        """Write outcomes as they come, each batch in one transaction, until shutdown."""
+        while not self._closing:
+            await self._outcome_ready.wait()
+            self._outcome_ready.clear()
+            await self._write_outcomes()
+
+    async def _write_outcomes(self) -> None:
+        batch, self._outcomes = self._outcomes, []
+        if not batch:
+            return
+        store = self.ctx.store
+        try:
+            async with store.transaction():
+                for o in batch:
+                    if o.state == "done":
+                        await store.finish_job(o.job.id, o.at, o.status)
+                    elif o.state == "retry" and o.run_at is not None:
+                        await store.retry_job(o.job.id, o.at, o.run_at, o.status, o.error)
+                    else:
+                        await store.bury_job(o.job.id, o.at, o.status, o.error)
+        finally:
+            # Written or not, these jobs are no longer ours to renew: if the write failed
+            # they stay claimed and run again once their lease ends (or the worker restarts,
+            # which the failure brings about). Late, but never lost.
+            for o in batch:
+                self._held.pop(o.job.id, None)
+
+    def _log(
+        self,
+        job: Job,
+        attempt: int,
+        outcome: str,
+        status: int | None,
+        started: float,
+        error: str | None = None,
+    ) -> None:
+        elapsed = asyncio.get_running_loop().time() - started
+        level = logging.INFO if outcome == "done" else logging.WARNING
+        log.log(
+            level,
+            "job %d %s host=%s attempt=%d %s status=%s %.3fs%s",
+            job.id,
+            job.kind,
+            job.host or "-",
+            attempt,
+            outcome,
+            status if status is not None else "-",
+            elapsed,
+            f" error={error[:300]}" if error else "",
+        )
+
+    # leases, pruning, shutdown
+
+    async def _upkeep(self) -> None:
+        """Renew the leases of held jobs; now and then delete old finished jobs."""
+        interval = max(self.lease_seconds / 3, 0.05)
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time()
+        while True:
+            await asyncio.sleep(interval)
+            await self._renew_leases()
+            if self.retention is not None and loop.time() >= next_prune:
+                next_prune = loop.time() + PRUNE_INTERVAL
+                before = self.ctx.clock() - timedelta(seconds=self.retention)
+                pruned = await self.ctx.store.prune_jobs(before)
+                if pruned:
+                    log.info("pruned %d finished jobs older than %s", pruned, before)
+
+    async def _renew_leases(self) -> None:
+        until = self.ctx.clock() + timedelta(seconds=self.lease_seconds)
+        for job in list(self._held.values()):
+            if await self.ctx.store.extend_lease(job.id, self.worker_id, until):
+                continue
+            log.warning("job %d (%s): lease lost, another worker may run it", job.id, job.kind)
+            queue = self._waiting.get(job.host)
+            if queue is not None and job in queue:
+                queue.remove(job)
+                self._held.pop(job.id, None)
+
+    async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
+        self._waiting.clear()
+        if self._running:
+            _, late = await asyncio.wait(list(self._running), timeout=self.shutdown_grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+                log.warning("worker %s cancelled %d unfinished jobs", self.worker_id, len(late))
+        # Not cancelled: a batch cut off mid-transaction would be rolled back and redone.
+        self._closing = True
+        self._outcome_ready.set()
+        if not recorder.done():
+            await recorder
+        await self._write_outcomes()
+        released = await self.ctx.store.release_jobs(self.worker_id, self.ctx.clock())
+        self._held.clear()
+        log.info("worker %s stopped; %d jobs back in the queue", self.worker_id, released)
