@@ -1,0 +1,1 @@
+"""The fediverse answers: sanitised, moderated, threaded comments and linkbacks."""
