@@ -196,6 +196,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX followers_by_actor ON followers (actor_id);
         CREATE INDEX followers_by_inbox ON followers (inbox);
         CREATE INDEX followers_by_host ON followers (blog_id, actor_host);
+        CREATE INDEX followers_delivery ON followers (blog_id, COALESCE(shared_inbox, inbox))
+            WHERE state = 'accepted';
 
         CREATE TABLE jobs (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
