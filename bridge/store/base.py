@@ -1,18 +1,16 @@
-"""The store seam: small role Protocols over the records of :mod:`bridge.store.records`.
+"""The store seam: small role Protocols, composed into one :class:`Store` per backend.
 
 Callers depend on a role (``BlogStore``, ``EntryStore`` ...), never on a backend. Every backend
-implements all roles in one class (:class:`Store`) and passes ``tests/contract``.
-All datetimes are timezone-aware UTC.
+implements all roles in one class (:class:`Store`) and passes ``tests/contract``. The roles
+live beside this module by flow (``roles_feeds``, ``roles_federation``, ``roles_backfeed``);
+the records they speak in are in :mod:`bridge.store.records`. All datetimes are aware UTC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
 from typing import Protocol
 
-from bridge.entries import FeedEntry, FeedMeta
 from bridge.store.records import (
     ActivityType,
     Blog,
@@ -40,371 +38,55 @@ from bridge.store.records import (
     WebSubStatus,
     WebSubSubscription,
 )
+from bridge.store.roles_federation import (
+    BlockStore,
+    FollowerStore,
+    HostStore,
+    InboundStore,
+    JobStore,
+    RemoteCacheStore,
+)
+from bridge.store.roles_feeds import BlogStore, EntryStore, KeyStore, OutboxStore, WebSubStore
 
 __all__ = [
     "ActivityType",
+    "BlockStore",
     "Blog",
     "BlogSettings",
+    "BlogStore",
     "DomainBlock",
+    "EntryStore",
     "FeedState",
     "FeedStatus",
     "Follower",
     "FollowerState",
+    "FollowerStore",
     "HostStatus",
+    "HostStore",
     "InboundActivity",
     "InboundState",
+    "InboundStore",
     "Job",
     "JobCount",
     "JobState",
+    "JobStore",
     "KeyPair",
+    "KeyStore",
     "NewActivity",
     "NewBlog",
     "NewInbound",
     "NewJob",
     "OutboxActivity",
+    "OutboxStore",
     "RemoteActor",
+    "RemoteCacheStore",
     "RemoteKey",
+    "Store",
     "StoredEntry",
     "WebSubStatus",
+    "WebSubStore",
     "WebSubSubscription",
 ]
-
-
-class BlogStore(Protocol):
-    """Blogs, their feed metadata and polling state."""
-
-    async def add_blog(self, new: NewBlog, now: datetime) -> Blog:
-        """Insert a blog; raise ``BlogExists`` when the handle is taken."""
-        ...
-
-    async def sync_config_blog(self, new: NewBlog, now: datetime) -> Blog:
-        """Insert or update a blog declared in the config file (settings and feed URL)."""
-        ...
-
-    async def get_blog(self, handle: str) -> Blog | None:
-        """The blog with this handle, if any."""
-        ...
-
-    async def get_blog_by_id(self, blog_id: int) -> Blog | None:
-        """The blog with this id, if any."""
-        ...
-
-    async def list_blogs(self) -> list[Blog]:
-        """All blogs, ordered by handle."""
-        ...
-
-    async def remove_blog(self, handle: str) -> None:
-        """Delete a blog and everything it owns; raise ``BlogNotFound`` if absent."""
-        ...
-
-    async def update_blog_meta(self, blog_id: int, meta: FeedMeta) -> None:
-        """Store what the feed says about the blog."""
-        ...
-
-    async def update_feed_state(
-        self, blog_id: int, state: FeedState, feed_url: str | None = None
-    ) -> None:
-        """Store the polling state; ``feed_url`` replaces the URL (after a 301)."""
-        ...
-
-    async def due_blogs(self, now: datetime, limit: int = 100) -> list[Blog]:
-        """Blogs whose next poll is due (never polled counts as due), gone ones excluded."""
-        ...
-
-
-class EntryStore(Protocol):
-    """Entries read from feeds."""
-
-    async def get_entries(self, blog_id: int, entry_ids: Collection[str]) -> dict[str, StoredEntry]:
-        """Stored entries among ``entry_ids``, deleted ones included, keyed by entry id."""
-        ...
-
-    async def entries_in_feed(self, blog_id: int) -> list[StoredEntry]:
-        """Live entries that were present in the feed at the last successful poll."""
-        ...
-
-    async def save_entry(
-        self, blog_id: int, entry: FeedEntry, slug: str, now: datetime
-    ) -> StoredEntry:
-        """Insert an entry or replace its content (marking it live and in the feed)."""
-        ...
-
-    async def set_in_feed(self, blog_id: int, entry_ids: Collection[str], in_feed: bool) -> None:
-        """Mark whether these entries are still listed in the feed."""
-        ...
-
-    async def mark_entry_deleted(self, blog_id: int, entry_id: str, now: datetime) -> None:
-        """Record that the publisher deleted this entry."""
-        ...
-
-    async def get_entry_by_slug(self, blog_id: int, slug: str) -> StoredEntry | None:
-        """The entry whose object URL ends in ``slug``, deleted ones included."""
-        ...
-
-    async def list_entries(self, blog_id: int, limit: int, offset: int = 0) -> list[StoredEntry]:
-        """Live entries, newest first."""
-        ...
-
-    async def count_entries(self, blog_id: int) -> int:
-        """Number of live entries."""
-        ...
-
-
-class OutboxStore(Protocol):
-    """Outgoing activities."""
-
-    async def add_activity(self, activity: NewActivity, now: datetime) -> OutboxActivity:
-        """Record an activity; its id must be new."""
-        ...
-
-    async def get_activity(self, activity_id: str) -> OutboxActivity | None:
-        """The activity with this id, if any."""
-        ...
-
-    async def list_activities(
-        self, blog_id: int, limit: int, after_seq: int = 0
-    ) -> list[OutboxActivity]:
-        """Activities of a blog in recording order, after ``after_seq``."""
-        ...
-
-
-class KeyStore(Protocol):
-    """Actors' key pairs."""
-
-    async def get_keypair(self, owner: str) -> KeyPair | None:
-        """The key pair of ``owner`` (a blog handle or ``"instance"``), if any."""
-        ...
-
-    async def put_keypair_if_absent(self, keypair: KeyPair) -> KeyPair:
-        """Store a key pair unless the owner has one; return the one that is stored."""
-        ...
-
-
-class FollowerStore(Protocol):
-    """Remote followers of our blogs."""
-
-    async def count_followers(self, blog_id: int) -> int:
-        """Accepted followers of a blog."""
-        ...
-
-    async def list_followers(
-        self, blog_id: int, limit: int, offset: int = 0, state: FollowerState = "accepted"
-    ) -> list[Follower]:
-        """Followers in ``state``, oldest first."""
-        ...
-
-    async def get_follower(self, blog_id: int, actor_id: str) -> Follower | None:
-        """One follower (any state), if present."""
-        ...
-
-    async def put_follower(self, follower: Follower) -> None:
-        """Insert a follower or update its inboxes, state and Follow id (keeps created_at)."""
-        ...
-
-    async def remove_follower(self, blog_id: int, actor_id: str) -> bool:
-        """Drop a follower; True when there was one."""
-        ...
-
-    async def remove_actor_everywhere(self, actor_id: str) -> list[int]:
-        """Drop the actor from every blog's followers; return those blog ids."""
-        ...
-
-    async def remove_followers_by_inbox(self, inbox: str) -> int:
-        """Drop followers whose personal inbox is ``inbox`` (it answered 410 Gone)."""
-        ...
-
-    async def delivery_inboxes(self, blog_id: int, after: str, limit: int) -> list[str]:
-        """Distinct inboxes (shared where offered) of accepted followers, sorted, after ``after``.
-
-        Keyset pagination keeps fan-out memory flat however many followers a blog has.
-        """
-        ...
-
-    async def followers_on_host(self, blog_id: int, host: str) -> list[str]:
-        """Ids of accepted followers whose id is on ``host`` (FEP-8fcf partial collection)."""
-        ...
-
-
-class JobStore(Protocol):
-    """The durable job queue."""
-
-    async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> int:
-        """Add jobs; those whose ``dedupe_key`` exists already are skipped. Returns how many
-        were added."""
-        ...
-
-    async def claim_jobs(
-        self,
-        kinds: Collection[str],
-        now: datetime,
-        limit: int,
-        lease_seconds: float,
-        worker: str,
-        skip_hosts: Collection[str] = (),
-    ) -> list[Job]:
-        """Lease up to ``limit`` due jobs (queued, or running with an expired lease), oldest due
-        first, skipping ``skip_hosts`` and hosts marked unavailable."""
-        ...
-
-    async def extend_lease(self, job_id: int, worker: str, until: datetime) -> bool:
-        """Keep a long job claimed; False when the lease was lost."""
-        ...
-
-    async def finish_job(self, job_id: int, now: datetime, status: int | None = None) -> None:
-        """Mark a job done."""
-        ...
-
-    async def retry_job(
-        self, job_id: int, now: datetime, run_at: datetime, status: int | None, error: str | None
-    ) -> None:
-        """Count a failed attempt and queue the job again for ``run_at``."""
-        ...
-
-    async def bury_job(
-        self, job_id: int, now: datetime, status: int | None, error: str | None
-    ) -> None:
-        """Count a failed attempt and give up: the job is dead until requeued."""
-        ...
-
-    async def release_jobs(self, worker: str, now: datetime) -> int:
-        """Put a worker's running jobs back in the queue (clean shutdown, or restart)."""
-        ...
-
-    async def get_job(self, job_id: int) -> Job | None:
-        """One job."""
-        ...
-
-    async def job_counts(self) -> list[JobCount]:
-        """Depth of every (kind, state) pair."""
-        ...
-
-    async def list_jobs(
-        self, state: JobState, kind: str | None = None, limit: int = 50
-    ) -> list[Job]:
-        """Jobs in ``state`` (most recently updated first)."""
-        ...
-
-    async def requeue_dead(self, now: datetime, kind: str | None = None) -> int:
-        """Queue dead jobs again with a fresh attempt count; return how many."""
-        ...
-
-    async def prune_jobs(self, before: datetime) -> int:
-        """Delete done jobs last updated before ``before``."""
-        ...
-
-
-class HostStore(Protocol):
-    """Health of remote hosts."""
-
-    async def get_host(self, host: str) -> HostStatus | None:
-        """What is known of a host."""
-        ...
-
-    async def record_host_failure(self, host: str, now: datetime) -> HostStatus:
-        """Count a failed delivery (the first failure starts the unavailability clock)."""
-        ...
-
-    async def record_host_success(self, host: str, now: datetime) -> None:
-        """The host answered: clear failures and unavailability."""
-        ...
-
-    async def mark_host_unavailable(self, host: str, now: datetime) -> None:
-        """Skip the host's jobs until it is heard from again."""
-        ...
-
-    async def list_hosts(self, failing_only: bool = True) -> list[HostStatus]:
-        """Hosts with failures (or all known hosts)."""
-        ...
-
-    async def set_signature_scheme(self, host: str, scheme: str) -> None:
-        """Remember which signature scheme the host accepted (double-knock)."""
-        ...
-
-
-class RemoteCacheStore(Protocol):
-    """Cached remote keys and actor documents."""
-
-    async def get_remote_key(self, key_id: str) -> RemoteKey | None:
-        """A cached key."""
-        ...
-
-    async def put_remote_key(self, key: RemoteKey) -> None:
-        """Insert or replace a cached key."""
-        ...
-
-    async def delete_remote_key(self, key_id: str) -> None:
-        """Forget a cached key."""
-        ...
-
-    async def get_remote_actor(self, actor_id: str) -> RemoteActor | None:
-        """A cached actor."""
-        ...
-
-    async def put_remote_actor(self, actor: RemoteActor) -> None:
-        """Insert or replace a cached actor."""
-        ...
-
-    async def delete_remote_actor(self, actor_id: str) -> None:
-        """Forget a cached actor (and its keys)."""
-        ...
-
-
-class InboundStore(Protocol):
-    """Activities received at our inboxes."""
-
-    async def record_inbound(self, inbound: NewInbound, now: datetime) -> int | None:
-        """Store a verified activity; None when (origin, activity id) was seen before."""
-        ...
-
-    async def get_inbound(self, inbound_id: int) -> InboundActivity | None:
-        """One stored activity."""
-        ...
-
-    async def mark_inbound(
-        self, inbound_id: int, state: InboundState, error: str | None = None
-    ) -> None:
-        """Record how processing ended."""
-        ...
-
-
-class BlockStore(Protocol):
-    """Domains the operator blocked."""
-
-    async def block_domain(self, domain: str, reason: str | None, now: datetime) -> None:
-        """Block a domain and its subdomains."""
-        ...
-
-    async def unblock_domain(self, domain: str) -> bool:
-        """Lift a block; True when there was one."""
-        ...
-
-    async def list_domain_blocks(self) -> list[DomainBlock]:
-        """All blocks, by domain."""
-        ...
-
-    async def is_domain_blocked(self, host: str) -> bool:
-        """Whether ``host`` or a parent domain of it is blocked."""
-        ...
-
-
-class WebSubStore(Protocol):
-    """WebSub subscriptions."""
-
-    async def get_websub(self, blog_id: int) -> WebSubSubscription | None:
-        """The blog's subscription, if any."""
-        ...
-
-    async def put_websub(self, subscription: WebSubSubscription) -> None:
-        """Insert or replace the blog's subscription."""
-        ...
-
-    async def delete_websub(self, blog_id: int) -> None:
-        """Forget the blog's subscription."""
-        ...
-
-    async def websubs_expiring(self, before: datetime) -> list[WebSubSubscription]:
-        """Active subscriptions whose lease ends before ``before``."""
-        ...
 
 
 class Store(
