@@ -1,0 +1,267 @@
+"""Store roles of the backfeed: comments (replies) and reactions (likes, boosts, mentions).
+
+A comment is a reply in one post's thread: from the fediverse (a remote Note, sanitised and
+moderated) or, later, from the blog itself. A reaction is a like, a boost or a mention of a post;
+boosts and mentions become linkbacks. Withdrawn reactions and deleted comments are kept with
+their time of withdrawal, so their pages can answer 410 and sinks can take them back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+CommentState = Literal["published", "held", "duplicate", "spam", "rejected", "deleted"]
+CommentOrigin = Literal["fediverse", "blog"]
+ReactionKind = Literal["like", "boost", "mention"]
+BlockSeverity = Literal["block", "limit"]
+
+
+def item_slug(object_id: str) -> str:
+    """The stable path segment of a comment's or reaction's page (derived from its id)."""
+    return hashlib.sha256(object_id.encode("utf-8")).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who wrote a comment or reacted: plain-text name, ``@user@host`` handle, links."""
+
+    actor_id: str
+    name: str
+    handle: str
+    profile_url: str
+    avatar_url: str | None = None
+
+
+@dataclass(frozen=True)
+class NewComment:
+    """A comment about to be stored.
+
+    ``parent_id`` is what it answers: the post's object id, or another comment's object id.
+    ``source`` is the Note as received (kept for re-rendering and for the sinks).
+    """
+
+    blog_id: int
+    entry_id: str
+    object_id: str
+    parent_id: str | None
+    author: Person
+    content_html: str
+    published: datetime
+    state: CommentState
+    summary: str | None = None
+    url: str | None = None
+    language: str | None = None
+    score: float = 0.0
+    reasons: tuple[str, ...] = ()
+    origin: CommentOrigin = "fediverse"
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A stored comment."""
+
+    id: int
+    slug: str
+    blog_id: int
+    entry_id: str
+    object_id: str
+    parent_id: str | None
+    author: Person
+    content_html: str
+    published: datetime
+    state: CommentState
+    summary: str | None
+    url: str | None
+    language: str | None
+    score: float
+    reasons: tuple[str, ...]
+    origin: CommentOrigin
+    source: dict[str, Any]
+    received_at: datetime
+    updated: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewReaction:
+    """A like, boost or mention about to be stored.
+
+    ``activity_id`` is the Like/Announce id, or the mentioning Note's id; ``content_html``
+    is the mention's sanitised text or an emoji reaction's emoji.
+    """
+
+    blog_id: int
+    entry_id: str
+    kind: ReactionKind
+    activity_id: str
+    actor: Person
+    published: datetime
+    content_html: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """A stored reaction."""
+
+    id: int
+    slug: str
+    blog_id: int
+    entry_id: str
+    kind: ReactionKind
+    activity_id: str
+    actor: Person
+    published: datetime
+    content_html: str | None
+    url: str | None
+    received_at: datetime
+    withdrawn_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActorBlock:
+    """A blocked remote actor."""
+
+    actor_id: str
+    reason: str | None
+    created_at: datetime
+
+
+class CommentStore(Protocol):
+    """Comments in posts' threads."""
+
+    async def add_comment(self, comment: NewComment, now: datetime) -> Comment | None:
+        """Store a comment; None when its object id is known already."""
+        ...
+
+    async def get_comment(self, object_id: str) -> Comment | None:
+        """The comment with this object id (any state)."""
+        ...
+
+    async def get_comment_by_slug(self, blog_id: int, slug: str) -> Comment | None:
+        """The comment whose page ends in ``slug``."""
+        ...
+
+    async def edit_comment(
+        self,
+        object_id: str,
+        content_html: str,
+        summary: str | None,
+        updated: datetime,
+        source: dict[str, Any],
+    ) -> Comment | None:
+        """Replace a comment's text (an ``Update``); None when unknown or deleted."""
+        ...
+
+    async def set_comment_state(
+        self, object_id: str, state: CommentState, reasons: tuple[str, ...] | None = None
+    ) -> Comment | None:
+        """Moderate: approve, hold, reject ...; None when unknown."""
+        ...
+
+    async def delete_comment(self, object_id: str, now: datetime) -> Comment | None:
+        """Mark a comment deleted (its page answers 410); None when unknown or deleted."""
+        ...
+
+    async def delete_comments_by_author(self, actor_id: str, now: datetime) -> list[Comment]:
+        """Mark every live comment of an actor deleted; return them."""
+        ...
+
+    async def list_comments(
+        self,
+        blog_id: int,
+        *,
+        entry_id: str | None = None,
+        states: Collection[CommentState] = ("published",),
+        limit: int = 100,
+        offset: int = 0,
+        newest_first: bool = True,
+    ) -> list[Comment]:
+        """Comments of a blog (or of one post) in the given states, by published time."""
+        ...
+
+    async def count_comments(
+        self,
+        blog_id: int,
+        *,
+        entry_id: str | None = None,
+        states: Collection[CommentState] = ("published",),
+    ) -> int:
+        """How many comments a blog (or one post) has in the given states."""
+        ...
+
+    async def comments_by_author_since(self, actor_id: str, since: datetime) -> list[Comment]:
+        """An actor's comments received since ``since`` (rate limits, duplicates), any state."""
+        ...
+
+    async def author_has_published(self, blog_id: int, actor_id: str) -> bool:
+        """Whether the actor has a published comment on this blog (a known commenter)."""
+        ...
+
+
+class ReactionStore(Protocol):
+    """Likes, boosts and mentions of posts."""
+
+    async def add_reaction(self, reaction: NewReaction, now: datetime) -> Reaction | None:
+        """Store a reaction; None when its activity id is known, or when the same actor's
+        like or boost of the same post is already live (a like counts once)."""
+        ...
+
+    async def get_reaction(self, activity_id: str) -> Reaction | None:
+        """The reaction with this activity id (withdrawn ones included)."""
+        ...
+
+    async def get_reaction_by_slug(self, blog_id: int, slug: str) -> Reaction | None:
+        """The reaction whose page ends in ``slug``."""
+        ...
+
+    async def withdraw_reaction(
+        self, activity_id: str, actor_id: str, now: datetime
+    ) -> Reaction | None:
+        """Withdraw the actor's own reaction (an ``Undo``); None when unknown, not theirs,
+        or withdrawn already."""
+        ...
+
+    async def withdraw_reactions_by_actor(self, actor_id: str, now: datetime) -> list[Reaction]:
+        """Withdraw every live reaction of an actor; return them."""
+        ...
+
+    async def list_reactions(
+        self,
+        blog_id: int,
+        entry_id: str,
+        kind: ReactionKind,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Reaction]:
+        """Live reactions of one kind to one post, oldest first."""
+        ...
+
+    async def count_reactions(self, blog_id: int, entry_id: str, kind: ReactionKind) -> int:
+        """How many live reactions of one kind a post has."""
+        ...
+
+
+class ActorBlockStore(Protocol):
+    """Remote actors the operator blocked (domain blocks are in ``BlockStore``)."""
+
+    async def block_actor(self, actor_id: str, reason: str | None, now: datetime) -> None:
+        """Block an actor."""
+        ...
+
+    async def unblock_actor(self, actor_id: str) -> bool:
+        """Lift a block; True when there was one."""
+        ...
+
+    async def list_actor_blocks(self) -> list[ActorBlock]:
+        """All blocked actors."""
+        ...
+
+    async def is_actor_blocked(self, actor_id: str) -> bool:
+        """Whether the actor is blocked."""
+        ...
