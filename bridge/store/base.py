@@ -13,6 +13,7 @@ from typing import Protocol
 
 from bridge.store.records import (
     ActivityType,
+    BlockSeverity,
     Blog,
     BlogSettings,
     DomainBlock,
@@ -38,6 +39,21 @@ from bridge.store.records import (
     WebSubStatus,
     WebSubSubscription,
 )
+from bridge.store.roles_backfeed import (
+    ActorBlock,
+    ActorBlockStore,
+    Comment,
+    CommentOrigin,
+    CommentState,
+    CommentStore,
+    NewComment,
+    NewReaction,
+    Person,
+    Reaction,
+    ReactionKind,
+    ReactionStore,
+    item_slug,
+)
 from bridge.store.roles_federation import (
     BlockStore,
     FollowerStore,
@@ -50,10 +66,17 @@ from bridge.store.roles_feeds import BlogStore, EntryStore, KeyStore, OutboxStor
 
 __all__ = [
     "ActivityType",
+    "ActorBlock",
+    "ActorBlockStore",
+    "BlockSeverity",
     "BlockStore",
     "Blog",
     "BlogSettings",
     "BlogStore",
+    "Comment",
+    "CommentOrigin",
+    "CommentState",
+    "CommentStore",
     "DomainBlock",
     "EntryStore",
     "FeedState",
@@ -74,10 +97,16 @@ __all__ = [
     "KeyStore",
     "NewActivity",
     "NewBlog",
+    "NewComment",
     "NewInbound",
     "NewJob",
+    "NewReaction",
     "OutboxActivity",
     "OutboxStore",
+    "Person",
+    "Reaction",
+    "ReactionKind",
+    "ReactionStore",
     "RemoteActor",
     "RemoteCacheStore",
     "RemoteKey",
@@ -86,6 +115,7 @@ __all__ = [
     "WebSubStatus",
     "WebSubStore",
     "WebSubSubscription",
+    "item_slug",
 ]
 
 
@@ -101,6 +131,9 @@ class Store(
     RemoteCacheStore,
     InboundStore,
     BlockStore,
+    CommentStore,
+    ReactionStore,
+    ActorBlockStore,
     Protocol,
 ):
     """A whole backend: every role plus lifecycle and transactions."""

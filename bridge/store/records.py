@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from bridge.config import DEFAULT_NOTE_TEMPLATE, ObjectType
+from bridge.config import DEFAULT_NOTE_TEMPLATE, ModerationMode, ObjectType
 from bridge.entries import FeedEntry, FeedMeta
 
 FeedStatus = Literal["new", "ok", "failing", "gone"]
@@ -18,6 +18,8 @@ WebSubStatus = Literal["pending", "active", "failed", "unsubscribed"]
 FollowerState = Literal["pending", "accepted"]
 JobState = Literal["queued", "running", "done", "dead"]
 InboundState = Literal["received", "processed", "ignored", "failed"]
+# "block" refuses everything from a domain; "limit" accepts it but holds its comments for review.
+BlockSeverity = Literal["block", "limit"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class BlogSettings:
     manually_approves_followers: bool = False
     display_name: str | None = None
     summary: str | None = None
+    moderation: ModerationMode = "publish_all"
+    """Which new comments wait for a moderator: none, first-time authors', or all."""
 
 
 @dataclass(frozen=True)
@@ -286,8 +290,9 @@ class InboundActivity:
 
 @dataclass(frozen=True)
 class DomainBlock:
-    """A blocked remote domain (and its subdomains)."""
+    """A blocked or limited remote domain (and its subdomains)."""
 
     domain: str
     reason: str | None
     created_at: datetime
+    severity: BlockSeverity = "block"

@@ -9,15 +9,33 @@ their time of withdrawal, so their pages can answer 410 and sinks can take them 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from bridge.store.records import BlockSeverity
+
 CommentState = Literal["published", "held", "duplicate", "spam", "rejected", "deleted"]
 CommentOrigin = Literal["fediverse", "blog"]
 ReactionKind = Literal["like", "boost", "mention"]
-BlockSeverity = Literal["block", "limit"]
+
+__all__ = [
+    "ActorBlock",
+    "ActorBlockStore",
+    "BlockSeverity",
+    "Comment",
+    "CommentOrigin",
+    "CommentState",
+    "CommentStore",
+    "NewComment",
+    "NewReaction",
+    "Person",
+    "Reaction",
+    "ReactionKind",
+    "ReactionStore",
+    "item_slug",
+]
 
 
 def item_slug(object_id: str) -> str:
@@ -136,7 +154,8 @@ class CommentStore(Protocol):
     """Comments in posts' threads."""
 
     async def add_comment(self, comment: NewComment, now: datetime) -> Comment | None:
-        """Store a comment; None when its object id is known already."""
+        """Store a comment (its slug is :func:`item_slug` of its object id, ``received_at`` is
+        ``now``); None when its object id is known already, in any state."""
         ...
 
     async def get_comment(self, object_id: str) -> Comment | None:
@@ -155,21 +174,31 @@ class CommentStore(Protocol):
         updated: datetime,
         source: dict[str, Any],
     ) -> Comment | None:
-        """Replace a comment's text (an ``Update``); None when unknown or deleted."""
+        """Replace a comment's text (an ``Update``); None when unknown or deleted.
+
+        An edit dated no later than the last one applied changes nothing (Updates can arrive
+        out of order): the comment comes back as stored, its ``updated`` unlike the one given.
+        """
         ...
 
     async def set_comment_state(
         self, object_id: str, state: CommentState, reasons: tuple[str, ...] | None = None
     ) -> Comment | None:
-        """Moderate: approve, hold, reject ...; None when unknown."""
+        """Moderate: approve, hold, reject ...; ``reasons`` None keeps the old ones.
+
+        None when unknown or deleted (a deleted comment stays deleted). ``"deleted"`` is not a
+        state to set here: :meth:`delete_comment` records when (``ValueError``).
+        """
         ...
 
     async def delete_comment(self, object_id: str, now: datetime) -> Comment | None:
-        """Mark a comment deleted (its page answers 410); None when unknown or deleted."""
+        """Mark a comment deleted: state ``"deleted"``, ``deleted_at`` now (its page answers
+        410); None when unknown or deleted already."""
         ...
 
     async def delete_comments_by_author(self, actor_id: str, now: datetime) -> list[Comment]:
-        """Mark every live comment of an actor deleted; return them."""
+        """Mark every live (not yet deleted) comment of an actor deleted, on every blog;
+        return them, oldest first."""
         ...
 
     async def list_comments(
@@ -177,12 +206,13 @@ class CommentStore(Protocol):
         blog_id: int,
         *,
         entry_id: str | None = None,
-        states: Collection[CommentState] = ("published",),
+        states: Iterable[CommentState] = ("published",),
         limit: int = 100,
         offset: int = 0,
         newest_first: bool = True,
     ) -> list[Comment]:
-        """Comments of a blog (or of one post) in the given states, by published time."""
+        """Comments of a blog (or of one post) in the given states, by published time
+        (newest or oldest first; equal times in the order received)."""
         ...
 
     async def count_comments(
@@ -190,13 +220,14 @@ class CommentStore(Protocol):
         blog_id: int,
         *,
         entry_id: str | None = None,
-        states: Collection[CommentState] = ("published",),
+        states: Iterable[CommentState] = ("published",),
     ) -> int:
         """How many comments a blog (or one post) has in the given states."""
         ...
 
     async def comments_by_author_since(self, actor_id: str, since: datetime) -> list[Comment]:
-        """An actor's comments received since ``since`` (rate limits, duplicates), any state."""
+        """An actor's comments received at or after ``since`` (rate limits, duplicates), any
+        state, on every blog, in the order received."""
         ...
 
     async def author_has_published(self, blog_id: int, actor_id: str) -> bool:
@@ -228,7 +259,8 @@ class ReactionStore(Protocol):
         ...
 
     async def withdraw_reactions_by_actor(self, actor_id: str, now: datetime) -> list[Reaction]:
-        """Withdraw every live reaction of an actor; return them."""
+        """Withdraw every live reaction of an actor, on every blog; return them, oldest
+        first."""
         ...
 
     async def list_reactions(
@@ -239,7 +271,7 @@ class ReactionStore(Protocol):
         limit: int = 100,
         offset: int = 0,
     ) -> list[Reaction]:
-        """Live reactions of one kind to one post, oldest first."""
+        """Live reactions of one kind to one post, oldest (by published time) first."""
         ...
 
     async def count_reactions(self, blog_id: int, entry_id: str, kind: ReactionKind) -> int:
@@ -251,7 +283,7 @@ class ActorBlockStore(Protocol):
     """Remote actors the operator blocked (domain blocks are in ``BlockStore``)."""
 
     async def block_actor(self, actor_id: str, reason: str | None, now: datetime) -> None:
-        """Block an actor."""
+        """Block an actor (blocking again replaces the reason, keeps the time)."""
         ...
 
     async def unblock_actor(self, actor_id: str) -> bool:
@@ -259,7 +291,7 @@ class ActorBlockStore(Protocol):
         ...
 
     async def list_actor_blocks(self) -> list[ActorBlock]:
-        """All blocked actors."""
+        """All blocked actors, by actor id."""
         ...
 
     async def is_actor_blocked(self, actor_id: str) -> bool:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bridge.store.records import (
+    BlockSeverity,
     DomainBlock,
     Follower,
     FollowerState,
@@ -95,6 +96,12 @@ class JobStore(Protocol):
 
     async def finish_job(self, job_id: int, now: datetime, status: int | None = None) -> None:
         """Mark a job done."""
+        ...
+
+    async def finish_jobs(self, done: Sequence[tuple[int, datetime, int | None]]) -> None:
+        """Mark many jobs done at once, each ``(job id, finished at, status)`` as
+        :meth:`finish_job` would, in one statement (a worker's batch of outcomes). Joins the
+        caller's transaction."""
         ...
 
     async def retry_job(
@@ -209,12 +216,24 @@ class InboundStore(Protocol):
         """Record how processing ended."""
         ...
 
+    async def origin_seen_before(self, origin: str, before: datetime) -> bool:
+        """Whether any activity from ``origin`` (a signer's host) was received before
+        ``before``: a server never heard from until now is new (moderation weighs that)."""
+        ...
+
 
 class BlockStore(Protocol):
-    """Domains the operator blocked."""
+    """Domains the operator blocked or limited.
 
-    async def block_domain(self, domain: str, reason: str | None, now: datetime) -> None:
-        """Block a domain and its subdomains."""
+    A rule covers its subdomains; where rules for a host and a parent domain both exist, the
+    most specific one applies (as in Mastodon), so ``limit`` on ``a.example`` softens a
+    ``block`` of ``example``.
+    """
+
+    async def block_domain(
+        self, domain: str, reason: str | None, now: datetime, severity: BlockSeverity = "block"
+    ) -> None:
+        """Block (or limit) a domain and its subdomains; again replaces reason and severity."""
         ...
 
     async def unblock_domain(self, domain: str) -> bool:
@@ -226,5 +245,9 @@ class BlockStore(Protocol):
         ...
 
     async def is_domain_blocked(self, host: str) -> bool:
-        """Whether ``host`` or a parent domain of it is blocked."""
+        """Whether the rule for ``host`` (its own, or a parent domain's) is ``block``."""
+        ...
+
+    async def domain_block_severity(self, host: str) -> BlockSeverity | None:
+        """The severity of the most specific rule for ``host`` or a parent domain, if any."""
         ...

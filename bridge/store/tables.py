@@ -140,7 +140,26 @@ TABLES: tuple[Table, ...] = (
         jsons="payload",
         identity="id",
     ),
-    _table("domain_blocks", "domain", "domain reason created_at", times="created_at"),
+    _table("domain_blocks", "domain", "domain reason created_at severity", times="created_at"),
+    _table(
+        "comments",
+        "id",
+        "id slug blog_id entry_id object_id parent_id author_id author_name author_handle "
+        "author_url author_avatar content_html summary url language published state score "
+        "reasons origin source received_at updated deleted_at",
+        times="published received_at updated deleted_at",
+        jsons="reasons source",
+        identity="id",
+    ),
+    _table(
+        "reactions",
+        "id",
+        "id slug blog_id entry_id kind activity_id actor_id actor_name actor_handle actor_url "
+        "actor_avatar content_html url published received_at withdrawn_at",
+        times="published received_at withdrawn_at",
+        identity="id",
+    ),
+    _table("actor_blocks", "actor_id", "actor_id reason created_at", times="created_at"),
 )
 
 # Bookkeeping each store keeps for itself: never copied.

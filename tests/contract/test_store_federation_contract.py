@@ -121,6 +121,62 @@ async def test_jobs_claim_retry_finish(store: Store) -> None:
     assert await store.prune_jobs(T0 + timedelta(days=1)) == 1
 
 
+async def test_finish_jobs_marks_a_batch_done_each_with_its_own_time_and_status(
+    store: Store,
+) -> None:
+    jobs = [NewJob("deliver", {"n": n}, dedupe_key=f"b{n}", host="a.example") for n in range(5)]
+    await store.enqueue(jobs, T0)
+    claimed = await store.claim_jobs(["deliver"], T0, 10, 60, "w1")
+    assert [j.payload["n"] for j in claimed] == [0, 1, 2, 3, 4], "claims come oldest first"
+    done = claimed[:3]
+    await store.retry_job(claimed[4].id, T0, T0 + timedelta(hours=1), 503, "busy")
+    await store.finish_jobs(
+        [(job.id, T0 + timedelta(seconds=n), 200 + n) for n, job in enumerate(done[:2])]
+        + [(done[2].id, T0 + timedelta(seconds=9), None)]
+    )
+    await store.finish_jobs([])  # nothing to write is no error
+    for n, job in enumerate(done):
+        stored = await store.get_job(job.id)
+        assert stored is not None and stored.state == "done" and stored.attempts == 1
+        assert stored.lease_until is None
+        assert stored.last_status == (200 + n if n < 2 else None)
+        assert stored.updated_at == T0 + timedelta(seconds=n if n < 2 else 9)
+    untouched = await store.get_job(claimed[3].id)
+    assert untouched is not None and untouched.state == "running" and untouched.attempts == 0
+    retried = await store.get_job(claimed[4].id)
+    assert retried is not None and retried.state == "queued" and retried.last_status == 503
+
+    # Inside a transaction it commits, or rolls back, with the rest.
+    with pytest.raises(RuntimeError):
+        async with store.transaction():
+            await store.finish_jobs([(claimed[3].id, T0, 202)])
+            raise RuntimeError("the batch fails after the write")
+    still = await store.get_job(claimed[3].id)
+    assert still is not None and still.state == "running"
+    async with store.transaction():
+        await store.finish_jobs([(claimed[3].id, T0, 202)])
+    assert (await store.get_job(claimed[3].id)).state == "done"  # type: ignore[union-attr]
+
+
+async def test_claims_skip_busy_and_unavailable_hosts_but_not_hostless_jobs(store: Store) -> None:
+    await store.enqueue(
+        [
+            NewJob("deliver", {"n": 1}, host="busy.example"),
+            NewJob("deliver", {"n": 2}, host="down.example"),
+            NewJob("deliver", {"n": 3}, host="ok.example"),
+            NewJob("deliver", {"n": 4}),
+        ],
+        T0,
+    )
+    await store.mark_host_unavailable("down.example", T0)
+    claimed = await store.claim_jobs(
+        ["deliver"], T0, 10, 60, "w1", skip_hosts={"busy.example", "elsewhere.example"}
+    )
+    assert [j.payload["n"] for j in claimed] == [3, 4]
+    assert all(j.lease_until == T0 + timedelta(seconds=60) for j in claimed)
+    assert [j.payload["n"] for j in await store.claim_jobs(["deliver"], T0, 10, 60, "w1")] == [1]
+
+
 async def test_expired_lease_is_reclaimed_and_released(store: Store) -> None:
     await store.enqueue([NewJob("deliver", {}, host="a.example")], T0)
     (job,) = await store.claim_jobs(["deliver"], T0, 1, 30, "dead-worker")

@@ -28,14 +28,18 @@ from bridge.store.base import (
     KeyPair,
     NewActivity,
     NewBlog,
+    NewComment,
     NewInbound,
     NewJob,
+    NewReaction,
+    Person,
     RemoteActor,
     RemoteKey,
     Store,
     WebSubSubscription,
 )
 from bridge.store.copy import TableReport, TextProgress, copy_store
+from bridge.store.schema import MIGRATIONS
 from bridge.store.sqlite import SQLiteStore
 from bridge.store.tables import TABLES
 from tests.conftest import TALKABOUT
@@ -136,7 +140,48 @@ async def fill(store: Store) -> None:
             T0,
         )
     await store.mark_inbound(1, "processed")
-    await store.block_domain("spam.example", "Spam", T0)
+    await store.block_domain("spam.example", "Spam", T0, severity="limit")
+    await store.block_actor("https://m4.example/users/troll", "Beleidigungen", T0)
+    anna = Person(
+        "https://m4.example/users/anna", "Änna", "@anna@m4.example", "https://m4.example/@anna"
+    )
+    post = parsed.entries[0].id
+    for n in range(3):
+        note = {"id": f"https://m4.example/notes/{n}", "content": "<p>„Danke“ 👍</p>", "x": 2.5}
+        await store.add_comment(
+            NewComment(
+                talk.id,
+                post,
+                note["id"],
+                post if n == 0 else "https://m4.example/notes/0",
+                anna,
+                "<p>„Danke“ 👍</p>",
+                T0 + timedelta(minutes=n),
+                "held" if n == 2 else "published",
+                summary="CW" if n == 1 else None,
+                language="de",
+                score=0.75,
+                reasons=("first-contact",) if n == 2 else (),
+                source=note,
+            ),
+            T0,
+        )
+    await store.edit_comment("https://m4.example/notes/1", "<p>neu</p>", None, T0, {"v": 2})
+    await store.delete_comment("https://m4.example/notes/0", T0 + timedelta(hours=1))
+    for n, kind in enumerate(("like", "boost", "mention")):
+        await store.add_reaction(
+            NewReaction(
+                talk.id,
+                post,
+                kind,
+                f"https://m4.example/activities/{n}",
+                anna,
+                T0,
+                content_html="<p>Lest das</p>" if kind == "mention" else None,
+            ),
+            T0,
+        )
+    await store.withdraw_reaction("https://m4.example/activities/0", anna.actor_id, T0)
 
 
 async def snapshot(store: Store) -> dict[str, Any]:
@@ -164,6 +209,11 @@ async def snapshot(store: Store) -> dict[str, Any]:
     shot["remote actor"] = await store.get_remote_actor("https://m4.example/users/anna")
     shot["inbound"] = [await store.get_inbound(n) for n in range(1, 5)]
     shot["blocks"] = await store.list_domain_blocks()
+    shot["actor blocks"] = await store.list_actor_blocks()
+    shot["comments"] = [await store.get_comment(f"https://m4.example/notes/{n}") for n in range(3)]
+    shot["reactions"] = [
+        await store.get_reaction(f"https://m4.example/activities/{n}") for n in range(3)
+    ]
     return shot
 
 
@@ -357,7 +407,8 @@ async def test_missing_or_unmigrated_source_is_refused(tmp_path: Path, pg_url: s
     assert not (tmp_path / "typo.db").exists()
     empty = await SQLiteStore.open(str(tmp_path / "empty.db"))
     await empty.close()
-    with pytest.raises(StoreError, match=r"needs migrations \[1, 2\]"):
+    every = ", ".join(str(m.version) for m in MIGRATIONS)
+    with pytest.raises(StoreError, match=rf"needs migrations \[{every}\]"):
         await copy(f"sqlite:///{tmp_path / 'empty.db'}", pg_url)
     with pytest.raises(StoreError, match="same database"):
         await db.copy_databases(pg_url, pg_url)

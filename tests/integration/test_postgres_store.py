@@ -14,6 +14,7 @@ from bridge.store import open_store
 from bridge.store.base import NewBlog, NewInbound, NewJob, Store
 from bridge.store.postgres import PostgresStore
 from bridge.store.postgres.connection import redact
+from bridge.store.schema import MIGRATIONS
 from tests.contract.conftest import T0
 from tests.fakes.postgres import fresh_schema, postgres_url
 
@@ -38,7 +39,7 @@ async def test_processes_starting_together_migrate_once(url: str) -> None:
     stores = [await PostgresStore.open(url) for _ in range(3)]
     try:
         applied = await asyncio.gather(*(s.migrate() for s in stores))
-        assert sorted(applied) == [[], [], [1, 2]]
+        assert sorted(applied) == [[], [], [m.version for m in MIGRATIONS]]
         assert await stores[0].pending_migrations() == []
     finally:
         for s in stores:
@@ -48,7 +49,7 @@ async def test_processes_starting_together_migrate_once(url: str) -> None:
 async def test_pending_migrations_on_an_empty_schema_writes_nothing(url: str) -> None:
     store = await PostgresStore.open(url)
     try:
-        assert await store.pending_migrations() == [1, 2]
+        assert await store.pending_migrations() == [m.version for m in MIGRATIONS]
         assert await store.pool.fetchval("SELECT to_regclass('schema_migrations')") is None
     finally:
         await store.close()

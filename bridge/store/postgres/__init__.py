@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bridge.store.postgres.backfeed import BackfeedRows
 from bridge.store.postgres.blogs import BlogRows
 from bridge.store.postgres.entries import EntryRows
 from bridge.store.postgres.followers import FollowerRows
@@ -9,7 +10,7 @@ from bridge.store.postgres.jobs import JobRows
 from bridge.store.postgres.remote import RemoteRows
 
 
-class PostgresStore(BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows):
+class PostgresStore(BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows, BackfeedRows):
     """Every store role on one PostgreSQL database (the schema named by ``search_path``)."""
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from bridge.store.postgres.connection import PostgresBase, Row, ts
-from bridge.store.records import DomainBlock, Follower, FollowerState
+from bridge.store.records import BlockSeverity, DomainBlock, Follower, FollowerState
 
 
 class FollowerRows(PostgresBase):
@@ -99,14 +99,18 @@ class FollowerRows(PostgresBase):
         )
         return [row["actor_id"] for row in rows]
 
-    async def block_domain(self, domain: str, reason: str | None, now: datetime) -> None:
-        """Block a domain and its subdomains."""
+    async def block_domain(
+        self, domain: str, reason: str | None, now: datetime, severity: BlockSeverity = "block"
+    ) -> None:
+        """Block (or limit) a domain and its subdomains; again replaces reason and severity."""
         await self._execute(
-            "INSERT INTO domain_blocks (domain, reason, created_at) VALUES ($1, $2, $3) "
-            "ON CONFLICT (domain) DO UPDATE SET reason = EXCLUDED.reason",
+            "INSERT INTO domain_blocks (domain, reason, created_at, severity) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (domain) DO UPDATE SET "
+            "reason = EXCLUDED.reason, severity = EXCLUDED.severity",
             domain.lower().strip("."),
             reason,
             ts(now),
+            severity,
         )
 
     async def unblock_domain(self, domain: str) -> bool:
@@ -119,18 +123,26 @@ class FollowerRows(PostgresBase):
     async def list_domain_blocks(self) -> list[DomainBlock]:
         """All blocks, by domain."""
         rows = await self._rows("SELECT * FROM domain_blocks ORDER BY domain")
-        return [DomainBlock(row["domain"], row["reason"], row["created_at"]) for row in rows]
+        return [
+            DomainBlock(row["domain"], row["reason"], row["created_at"], row["severity"])
+            for row in rows
+        ]
 
     async def is_domain_blocked(self, host: str) -> bool:
-        """Whether ``host`` or a parent domain of it is blocked."""
+        """Whether the most specific rule for ``host`` or a parent domain is ``block``."""
+        return await self.domain_block_severity(host) == "block"
+
+    async def domain_block_severity(self, host: str) -> BlockSeverity | None:
+        """The severity of the most specific rule for ``host`` or a parent domain, if any."""
         name = host.lower().split(":", 1)[0].strip(".")
         labels = name.split(".")
         candidates = [".".join(labels[i:]) for i in range(len(labels))]
-        found = await self._value(
-            "SELECT EXISTS (SELECT 1 FROM domain_blocks WHERE domain = ANY($1::text[]))",
+        severity: BlockSeverity | None = await self._value(
+            "SELECT severity FROM domain_blocks WHERE domain = ANY($1::text[]) "
+            "ORDER BY char_length(domain) DESC LIMIT 1",
             candidates,
         )
-        return bool(found)
+        return severity
 
 
 def _host(actor_id: str) -> str:

@@ -90,6 +90,20 @@ class JobRows(PostgresBase):
             job_id,
         )
 
+    async def finish_jobs(self, done: Sequence[tuple[int, datetime, int | None]]) -> None:
+        """Mark many jobs done (``(job id, finished at, status)`` each) in one statement."""
+        if not done:
+            return
+        await self._execute(
+            "UPDATE jobs SET state = 'done', attempts = jobs.attempts + 1, "
+            "last_status = d.status, lease_until = NULL, updated_at = d.at "
+            "FROM unnest($1::bigint[], $2::timestamptz[], $3::integer[]) AS d (id, at, status) "
+            "WHERE jobs.id = d.id",
+            [job_id for job_id, _, _ in done],
+            [ts(at) for _, at, _ in done],
+            [status for _, _, status in done],
+        )
+
     async def retry_job(
         self, job_id: int, now: datetime, run_at: datetime, status: int | None, error: str | None
     ) -> None:

@@ -116,6 +116,15 @@ class RemoteRows(PostgresBase):
             "UPDATE inbound SET state = $1, error = $2 WHERE id = $3", state, error, inbound_id
         )
 
+    async def origin_seen_before(self, origin: str, before: datetime) -> bool:
+        """Whether any activity from ``origin`` was received before ``before``."""
+        found = await self._value(
+            "SELECT EXISTS (SELECT 1 FROM inbound WHERE origin = $1 AND received_at < $2)",
+            origin,
+            ts(before),
+        )
+        return bool(found)
+
 
 def _actor(row: Row) -> RemoteActor:
     return RemoteActor(

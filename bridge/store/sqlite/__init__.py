@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bridge.store.sqlite.backfeed import BackfeedRows
 from bridge.store.sqlite.blogs import BlogRows
 from bridge.store.sqlite.entries import EntryRows
 from bridge.store.sqlite.followers import FollowerRows
@@ -9,7 +10,7 @@ from bridge.store.sqlite.jobs import JobRows
 from bridge.store.sqlite.remote import RemoteRows
 
 
-class SQLiteStore(BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows):
+class SQLiteStore(BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows, BackfeedRows):
     """Every store role on one SQLite file."""
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
+from typing import cast
 from urllib.parse import urlsplit
 
-from bridge.store.records import DomainBlock, Follower, FollowerState
+from bridge.store.records import BlockSeverity, DomainBlock, Follower, FollowerState
 from bridge.store.sqlite.connection import SQLiteBase, dt_required, ts
 
 
@@ -100,12 +101,15 @@ class FollowerRows(SQLiteBase):
         )
         return [row["actor_id"] for row in rows]
 
-    async def block_domain(self, domain: str, reason: str | None, now: datetime) -> None:
-        """Block a domain and its subdomains."""
+    async def block_domain(
+        self, domain: str, reason: str | None, now: datetime, severity: BlockSeverity = "block"
+    ) -> None:
+        """Block (or limit) a domain and its subdomains; again replaces reason and severity."""
         await self._write(
-            "INSERT INTO domain_blocks (domain, reason, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (domain) DO UPDATE SET reason = excluded.reason",
-            (domain.lower().strip("."), reason, ts(now)),
+            "INSERT INTO domain_blocks (domain, reason, created_at, severity) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (domain) DO UPDATE SET reason = excluded.reason, "
+            "severity = excluded.severity",
+            (domain.lower().strip("."), reason, ts(now), severity),
         )
 
     async def unblock_domain(self, domain: str) -> bool:
@@ -119,20 +123,28 @@ class FollowerRows(SQLiteBase):
         """All blocks, by domain."""
         rows = await self._rows("SELECT * FROM domain_blocks ORDER BY domain")
         return [
-            DomainBlock(row["domain"], row["reason"], dt_required(row["created_at"]))
+            DomainBlock(
+                row["domain"], row["reason"], dt_required(row["created_at"]), row["severity"]
+            )
             for row in rows
         ]
 
     async def is_domain_blocked(self, host: str) -> bool:
-        """Whether ``host`` or a parent domain of it is blocked."""
+        """Whether the most specific rule for ``host`` or a parent domain is ``block``."""
+        return await self.domain_block_severity(host) == "block"
+
+    async def domain_block_severity(self, host: str) -> BlockSeverity | None:
+        """The severity of the most specific rule for ``host`` or a parent domain, if any."""
         name = host.lower().split(":", 1)[0].strip(".")
         labels = name.split(".")
         candidates = [".".join(labels[i:]) for i in range(len(labels))]
         marks = ",".join("?" * len(candidates))
         row = await self._row(
-            f"SELECT 1 FROM domain_blocks WHERE domain IN ({marks}) LIMIT 1", candidates
+            f"SELECT severity FROM domain_blocks WHERE domain IN ({marks}) "
+            "ORDER BY length(domain) DESC LIMIT 1",
+            candidates,
         )
-        return row is not None
+        return None if row is None else cast(BlockSeverity, row["severity"])
 
 
 def _host(actor_id: str) -> str:

@@ -55,28 +55,31 @@ class JobRows(SQLiteBase):
             f"AND (host IS NULL OR host NOT IN ({','.join('?' * len(skip))})) " if skip else ""
         )
         now_text = ts(now)
-        async with self.transaction():
-            rows = await self._rows(
-                f"SELECT id FROM jobs WHERE kind IN ({kind_marks}) AND run_at <= ? AND "
-                "(state = 'queued' OR (state = 'running' AND lease_until < ?)) "
-                f"{skip_sql}"
-                "AND (host IS NULL OR host NOT IN (SELECT host FROM hosts WHERE unavailable = 1)) "
-                "ORDER BY run_at, id LIMIT ?",
-                (*kinds, now_text, now_text, *skip, limit),
-            )
-            ids = [row["id"] for row in rows]
-            if not ids:
-                return []
-            id_marks = ",".join("?" * len(ids))
-            await self.db.execute(
-                f"UPDATE jobs SET state = 'running', lease_until = ?, claimed_by = ?, "
-                f"updated_at = ? WHERE id IN ({id_marks})",
-                (ts(now + timedelta(seconds=lease_seconds)), worker, now_text, *ids),
-            )
-            claimed = await self._rows(
-                f"SELECT * FROM jobs WHERE id IN ({id_marks}) ORDER BY run_at, id", ids
-            )
-        return [_job(row) for row in claimed]
+        # One statement, so one round trip to the database thread and one commit: the
+        # claim is the queue's hot path. ``state IN (...)`` first lets SQLite walk the
+        # (state, run_at) index in order for each state and stop at the limit; spelled as an
+        # OR of the two states it collected and sorted every due job (2.8 ms instead of
+        # 50 us with 3,000 queued).
+        claimed = await self._rows(
+            "UPDATE jobs SET state = 'running', lease_until = ?, claimed_by = ?, updated_at = ? "
+            "WHERE id IN (SELECT id FROM jobs WHERE state IN ('queued', 'running') "
+            f"AND kind IN ({kind_marks}) AND run_at <= ? "
+            "AND (state = 'queued' OR lease_until < ?) "
+            f"{skip_sql}"
+            "AND (host IS NULL OR host NOT IN (SELECT host FROM hosts WHERE unavailable = 1)) "
+            "ORDER BY run_at, id LIMIT ?) RETURNING *",
+            (
+                ts(now + timedelta(seconds=lease_seconds)),
+                worker,
+                now_text,
+                *kinds,
+                now_text,
+                now_text,
+                *skip,
+                limit,
+            ),
+        )
+        return sorted((_job(row) for row in claimed), key=lambda job: (job.run_at, job.id))
 
     async def extend_lease(self, job_id: int, worker: str, until: datetime) -> bool:
         """Keep a long job claimed; False when the lease was lost."""
@@ -93,6 +96,17 @@ class JobRows(SQLiteBase):
             "lease_until = NULL, updated_at = ? WHERE id = ?",
             (status, ts(now), job_id),
         )
+
+    async def finish_jobs(self, done: Sequence[tuple[int, datetime, int | None]]) -> None:
+        """Mark many jobs done (``(job id, finished at, status)`` each) in one statement."""
+        if not done:
+            return
+        async with self.transaction():
+            await self.db.executemany(
+                "UPDATE jobs SET state = 'done', attempts = attempts + 1, last_status = ?, "
+                "lease_until = NULL, updated_at = ? WHERE id = ?",
+                [(status, ts(at), job_id) for job_id, at, status in done],
+            )
 
     async def retry_job(
         self, job_id: int, now: datetime, run_at: datetime, status: int | None, error: str | None

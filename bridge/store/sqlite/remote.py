@@ -112,6 +112,14 @@ class RemoteRows(SQLiteBase):
             "UPDATE inbound SET state = ?, error = ? WHERE id = ?", (state, error, inbound_id)
         )
 
+    async def origin_seen_before(self, origin: str, before: datetime) -> bool:
+        """Whether any activity from ``origin`` was received before ``before``."""
+        row = await self._row(
+            "SELECT 1 FROM inbound WHERE origin = ? AND received_at < ? LIMIT 1",
+            (origin, ts(before)),
+        )
+        return row is not None
+
 
 def _actor(row: sqlite3.Row) -> RemoteActor:
     return RemoteActor(

@@ -1,0 +1,401 @@
+"""PostgreSQL queries for the backfeed: comments, reactions (likes, boosts, mentions), actor
+blocks. Changes are single statements with ``RETURNING`` (an edit locks its row first), so
+concurrent workers never see a half-made change, and unique indexes decide races (a like
+counts once, whichever worker stores it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from bridge.store.postgres.connection import PostgresBase, Row, ts
+from bridge.store.roles_backfeed import (
+    ActorBlock,
+    Comment,
+    CommentState,
+    NewComment,
+    NewReaction,
+    Person,
+    Reaction,
+    ReactionKind,
+    item_slug,
+)
+
+_COMMENT_COLUMNS = (
+    "slug, blog_id, entry_id, object_id, parent_id, author_id, author_name, author_handle, "
+    "author_url, author_avatar, content_html, summary, url, language, published, state, score, "
+    "reasons, origin, source, received_at"
+)
+_REACTION_COLUMNS = (
+    "slug, blog_id, entry_id, kind, activity_id, actor_id, actor_name, actor_handle, actor_url, "
+    "actor_avatar, content_html, url, published, received_at"
+)
+
+
+class BackfeedRows(PostgresBase):
+    """PostgreSQL queries for comments, reactions and actor blocks."""
+
+    # -- comments -----------------------------------------------------------------------
+
+    async def add_comment(self, comment: NewComment, now: datetime) -> Comment | None:
+        """Store a comment; None when its object id is known already."""
+        c = comment
+        row = await self._row(
+            f"INSERT INTO comments ({_COMMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+            "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) "
+            "ON CONFLICT (object_id) DO NOTHING RETURNING *",
+            item_slug(c.object_id),
+            c.blog_id,
+            c.entry_id,
+            c.object_id,
+            c.parent_id,
+            c.author.actor_id,
+            c.author.name,
+            c.author.handle,
+            c.author.profile_url,
+            c.author.avatar_url,
+            c.content_html,
+            c.summary,
+            c.url,
+            c.language,
+            ts(c.published),
+            c.state,
+            c.score,
+            list(c.reasons),
+            c.origin,
+            c.source,
+            ts(now),
+        )
+        return _comment(row) if row else None
+
+    async def get_comment(self, object_id: str) -> Comment | None:
+        """The comment with this object id (any state)."""
+        row = await self._row("SELECT * FROM comments WHERE object_id = $1", object_id)
+        return _comment(row) if row else None
+
+    async def get_comment_by_slug(self, blog_id: int, slug: str) -> Comment | None:
+        """The comment whose page ends in ``slug``."""
+        row = await self._row(
+            "SELECT * FROM comments WHERE blog_id = $1 AND slug = $2", blog_id, slug
+        )
+        return _comment(row) if row else None
+
+    async def edit_comment(
+        self,
+        object_id: str,
+        content_html: str,
+        summary: str | None,
+        updated: datetime,
+        source: dict[str, Any],
+    ) -> Comment | None:
+        """Replace a comment's text unless deleted; a stale edit changes nothing."""
+        async with self.transaction():
+            # Locked first, so a concurrent Delete or a newer Update waits for this one.
+            current = await self._row(
+                "SELECT * FROM comments WHERE object_id = $1 AND deleted_at IS NULL FOR UPDATE",
+                object_id,
+            )
+            if current is None:
+                return None
+            if current["updated"] is not None and current["updated"] >= updated:
+                return _comment(current)
+            row = await self._row(
+                "UPDATE comments SET content_html = $1, summary = $2, updated = $3, source = $4 "
+                "WHERE object_id = $5 RETURNING *",
+                content_html,
+                summary,
+                ts(updated),
+                source,
+                object_id,
+            )
+        return _comment(row) if row else None
+
+    async def set_comment_state(
+        self, object_id: str, state: CommentState, reasons: tuple[str, ...] | None = None
+    ) -> Comment | None:
+        """Moderate a comment that is not deleted; ``reasons`` None keeps the old ones."""
+        if state == "deleted":
+            raise ValueError("a comment is deleted with delete_comment, which records when")
+        row = await self._row(
+            "UPDATE comments SET state = $1, reasons = COALESCE($2::jsonb, reasons) "
+            "WHERE object_id = $3 AND deleted_at IS NULL RETURNING *",
+            state,
+            None if reasons is None else list(reasons),
+            object_id,
+        )
+        return _comment(row) if row else None
+
+    async def delete_comment(self, object_id: str, now: datetime) -> Comment | None:
+        """Mark a comment deleted; None when unknown or deleted already."""
+        row = await self._row(
+            "UPDATE comments SET state = 'deleted', deleted_at = $1 "
+            "WHERE object_id = $2 AND deleted_at IS NULL RETURNING *",
+            ts(now),
+            object_id,
+        )
+        return _comment(row) if row else None
+
+    async def delete_comments_by_author(self, actor_id: str, now: datetime) -> list[Comment]:
+        """Mark every live comment of an actor deleted; return them, oldest first."""
+        rows = await self._rows(
+            "UPDATE comments SET state = 'deleted', deleted_at = $1 "
+            "WHERE author_id = $2 AND deleted_at IS NULL RETURNING *",
+            ts(now),
+            actor_id,
+        )
+        return sorted((_comment(row) for row in rows), key=lambda c: c.id)
+
+    async def list_comments(
+        self,
+        blog_id: int,
+        *,
+        entry_id: str | None = None,
+        states: Iterable[CommentState] = ("published",),
+        limit: int = 100,
+        offset: int = 0,
+        newest_first: bool = True,
+    ) -> list[Comment]:
+        """Comments of a blog (or of one post) in the given states, by published time."""
+        wanted = _comment_filter(blog_id, entry_id, states)
+        if wanted is None:
+            return []
+        order = "DESC" if newest_first else "ASC"
+        where, params = wanted
+        n = len(params)
+        rows = await self._rows(
+            f"SELECT * FROM comments WHERE {where} "
+            f"ORDER BY published {order}, id {order} LIMIT ${n + 1} OFFSET ${n + 2}",
+            *params,
+            limit,
+            offset,
+        )
+        return [_comment(row) for row in rows]
+
+    async def count_comments(
+        self,
+        blog_id: int,
+        *,
+        entry_id: str | None = None,
+        states: Iterable[CommentState] = ("published",),
+    ) -> int:
+        """How many comments a blog (or one post) has in the given states."""
+        wanted = _comment_filter(blog_id, entry_id, states)
+        if wanted is None:
+            return 0
+        where, params = wanted
+        count = await self._value(f"SELECT COUNT(*) FROM comments WHERE {where}", *params)
+        return int(count)
+
+    async def comments_by_author_since(self, actor_id: str, since: datetime) -> list[Comment]:
+        """An actor's comments received at or after ``since``, any state, as received."""
+        rows = await self._rows(
+            "SELECT * FROM comments WHERE author_id = $1 AND received_at >= $2 "
+            "ORDER BY received_at, id",
+            actor_id,
+            ts(since),
+        )
+        return [_comment(row) for row in rows]
+
+    async def author_has_published(self, blog_id: int, actor_id: str) -> bool:
+        """Whether the actor has a published comment on this blog."""
+        found = await self._value(
+            "SELECT EXISTS (SELECT 1 FROM comments WHERE author_id = $1 AND blog_id = $2 "
+            "AND state = 'published')",
+            actor_id,
+            blog_id,
+        )
+        return bool(found)
+
+    # -- reactions ----------------------------------------------------------------------
+
+    async def add_reaction(self, reaction: NewReaction, now: datetime) -> Reaction | None:
+        """Store a reaction; None when its activity id is known or the same like or boost
+        of the actor is live."""
+        r = reaction
+        # No conflict target: both the activity id and the live like/boost index count.
+        row = await self._row(
+            f"INSERT INTO reactions ({_REACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+            "$8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING RETURNING *",
+            item_slug(r.activity_id),
+            r.blog_id,
+            r.entry_id,
+            r.kind,
+            r.activity_id,
+            r.actor.actor_id,
+            r.actor.name,
+            r.actor.handle,
+            r.actor.profile_url,
+            r.actor.avatar_url,
+            r.content_html,
+            r.url,
+            ts(r.published),
+            ts(now),
+        )
+        return _reaction(row) if row else None
+
+    async def get_reaction(self, activity_id: str) -> Reaction | None:
+        """The reaction with this activity id (withdrawn ones included)."""
+        row = await self._row("SELECT * FROM reactions WHERE activity_id = $1", activity_id)
+        return _reaction(row) if row else None
+
+    async def get_reaction_by_slug(self, blog_id: int, slug: str) -> Reaction | None:
+        """The reaction whose page ends in ``slug``."""
+        row = await self._row(
+            "SELECT * FROM reactions WHERE blog_id = $1 AND slug = $2", blog_id, slug
+        )
+        return _reaction(row) if row else None
+
+    async def withdraw_reaction(
+        self, activity_id: str, actor_id: str, now: datetime
+    ) -> Reaction | None:
+        """Withdraw the actor's own live reaction; None otherwise."""
+        row = await self._row(
+            "UPDATE reactions SET withdrawn_at = $1 "
+            "WHERE activity_id = $2 AND actor_id = $3 AND withdrawn_at IS NULL RETURNING *",
+            ts(now),
+            activity_id,
+            actor_id,
+        )
+        return _reaction(row) if row else None
+
+    async def withdraw_reactions_by_actor(self, actor_id: str, now: datetime) -> list[Reaction]:
+        """Withdraw every live reaction of an actor; return them, oldest first."""
+        rows = await self._rows(
+            "UPDATE reactions SET withdrawn_at = $1 "
+            "WHERE actor_id = $2 AND withdrawn_at IS NULL RETURNING *",
+            ts(now),
+            actor_id,
+        )
+        return sorted((_reaction(row) for row in rows), key=lambda r: r.id)
+
+    async def list_reactions(
+        self,
+        blog_id: int,
+        entry_id: str,
+        kind: ReactionKind,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Reaction]:
+        """Live reactions of one kind to one post, oldest first."""
+        rows = await self._rows(
+            "SELECT * FROM reactions WHERE blog_id = $1 AND entry_id = $2 AND kind = $3 "
+            "AND withdrawn_at IS NULL ORDER BY published, id LIMIT $4 OFFSET $5",
+            blog_id,
+            entry_id,
+            kind,
+            limit,
+            offset,
+        )
+        return [_reaction(row) for row in rows]
+
+    async def count_reactions(self, blog_id: int, entry_id: str, kind: ReactionKind) -> int:
+        """How many live reactions of one kind a post has."""
+        count = await self._value(
+            "SELECT COUNT(*) FROM reactions WHERE blog_id = $1 AND entry_id = $2 "
+            "AND kind = $3 AND withdrawn_at IS NULL",
+            blog_id,
+            entry_id,
+            kind,
+        )
+        return int(count)
+
+    # -- actor blocks -------------------------------------------------------------------
+
+    async def block_actor(self, actor_id: str, reason: str | None, now: datetime) -> None:
+        """Block an actor (again: replace the reason, keep the time)."""
+        await self._execute(
+            "INSERT INTO actor_blocks (actor_id, reason, created_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (actor_id) DO UPDATE SET reason = EXCLUDED.reason",
+            actor_id,
+            reason,
+            ts(now),
+        )
+
+    async def unblock_actor(self, actor_id: str) -> bool:
+        """Lift a block; True when there was one."""
+        removed = await self._execute("DELETE FROM actor_blocks WHERE actor_id = $1", actor_id)
+        return removed > 0
+
+    async def list_actor_blocks(self) -> list[ActorBlock]:
+        """All blocked actors, by actor id."""
+        rows = await self._rows("SELECT * FROM actor_blocks ORDER BY actor_id")
+        return [ActorBlock(row["actor_id"], row["reason"], row["created_at"]) for row in rows]
+
+    async def is_actor_blocked(self, actor_id: str) -> bool:
+        """Whether the actor is blocked."""
+        found = await self._value(
+            "SELECT EXISTS (SELECT 1 FROM actor_blocks WHERE actor_id = $1)", actor_id
+        )
+        return bool(found)
+
+
+def _comment_filter(
+    blog_id: int, entry_id: str | None, states: Iterable[CommentState]
+) -> tuple[str, list[object]] | None:
+    """The WHERE clause and its parameters; None when no state is wanted."""
+    wanted = sorted(set(states))
+    if not wanted:
+        return None
+    # Two statement shapes rather than "$n IS NULL OR ...": each keeps a plan that uses
+    # its index (the blog's comments, or one post's thread).
+    where = "blog_id = $1 AND state = ANY($2::text[])"
+    params: list[object] = [blog_id, wanted]
+    if entry_id is not None:
+        where += " AND entry_id = $3"
+        params.append(entry_id)
+    return where, params
+
+
+def _comment(row: Row) -> Comment:
+    return Comment(
+        id=row["id"],
+        slug=row["slug"],
+        blog_id=row["blog_id"],
+        entry_id=row["entry_id"],
+        object_id=row["object_id"],
+        parent_id=row["parent_id"],
+        author=Person(
+            row["author_id"],
+            row["author_name"],
+            row["author_handle"],
+            row["author_url"],
+            row["author_avatar"],
+        ),
+        content_html=row["content_html"],
+        published=row["published"],
+        state=row["state"],
+        summary=row["summary"],
+        url=row["url"],
+        language=row["language"],
+        score=float(row["score"]),
+        reasons=tuple(row["reasons"]),
+        origin=row["origin"],
+        source=row["source"],
+        received_at=row["received_at"],
+        updated=row["updated"],
+        deleted_at=row["deleted_at"],
+    )
+
+
+def _reaction(row: Row) -> Reaction:
+    return Reaction(
+        id=row["id"],
+        slug=row["slug"],
+        blog_id=row["blog_id"],
+        entry_id=row["entry_id"],
+        kind=row["kind"],
+        activity_id=row["activity_id"],
+        actor=Person(
+            row["actor_id"],
+            row["actor_name"],
+            row["actor_handle"],
+            row["actor_url"],
+            row["actor_avatar"],
+        ),
+        published=row["published"],
+        content_html=row["content_html"],
+        url=row["url"],
+        received_at=row["received_at"],
+        withdrawn_at=row["withdrawn_at"],
+    )

@@ -1,0 +1,389 @@
+"""SQLite queries for the backfeed: comments, reactions (likes, boosts, mentions), actor blocks."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from bridge.store.roles_backfeed import (
+    ActorBlock,
+    Comment,
+    CommentState,
+    NewComment,
+    NewReaction,
+    Person,
+    Reaction,
+    ReactionKind,
+    item_slug,
+)
+from bridge.store.sqlite.connection import SQLiteBase, dt, dt_required, ts
+
+_COMMENT_COLUMNS = (
+    "slug, blog_id, entry_id, object_id, parent_id, author_id, author_name, author_handle, "
+    "author_url, author_avatar, content_html, summary, url, language, published, state, score, "
+    "reasons, origin, source, received_at"
+)
+_REACTION_COLUMNS = (
+    "slug, blog_id, entry_id, kind, activity_id, actor_id, actor_name, actor_handle, actor_url, "
+    "actor_avatar, content_html, url, published, received_at"
+)
+
+
+class BackfeedRows(SQLiteBase):
+    """SQLite queries for comments, reactions and actor blocks."""
+
+    # -- comments -----------------------------------------------------------------------
+
+    async def add_comment(self, comment: NewComment, now: datetime) -> Comment | None:
+        """Store a comment; None when its object id is known already."""
+        c = comment
+        async with self.transaction():
+            rows = await self._rows(
+                f"INSERT INTO comments ({_COMMENT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (object_id) DO NOTHING RETURNING *",
+                (
+                    item_slug(c.object_id),
+                    c.blog_id,
+                    c.entry_id,
+                    c.object_id,
+                    c.parent_id,
+                    c.author.actor_id,
+                    c.author.name,
+                    c.author.handle,
+                    c.author.profile_url,
+                    c.author.avatar_url,
+                    c.content_html,
+                    c.summary,
+                    c.url,
+                    c.language,
+                    ts(c.published),
+                    c.state,
+                    c.score,
+                    json.dumps(list(c.reasons), ensure_ascii=False),
+                    c.origin,
+                    _json(c.source),
+                    ts(now),
+                ),
+            )
+        return _comment(rows[0]) if rows else None
+
+    async def get_comment(self, object_id: str) -> Comment | None:
+        """The comment with this object id (any state)."""
+        row = await self._row("SELECT * FROM comments WHERE object_id = ?", (object_id,))
+        return _comment(row) if row else None
+
+    async def get_comment_by_slug(self, blog_id: int, slug: str) -> Comment | None:
+        """The comment whose page ends in ``slug``."""
+        row = await self._row(
+            "SELECT * FROM comments WHERE blog_id = ? AND slug = ?", (blog_id, slug)
+        )
+        return _comment(row) if row else None
+
+    async def edit_comment(
+        self,
+        object_id: str,
+        content_html: str,
+        summary: str | None,
+        updated: datetime,
+        source: dict[str, Any],
+    ) -> Comment | None:
+        """Replace a comment's text unless deleted; a stale edit changes nothing."""
+        async with self.transaction():
+            rows = await self._rows(
+                "UPDATE comments SET content_html = ?, summary = ?, updated = ?, source = ? "
+                "WHERE object_id = ? AND deleted_at IS NULL AND (updated IS NULL OR updated < ?) "
+                "RETURNING *",
+                (content_html, summary, ts(updated), _json(source), object_id, ts(updated)),
+            )
+            if not rows:
+                rows = await self._rows(
+                    "SELECT * FROM comments WHERE object_id = ? AND deleted_at IS NULL",
+                    (object_id,),
+                )
+        return _comment(rows[0]) if rows else None
+
+    async def set_comment_state(
+        self, object_id: str, state: CommentState, reasons: tuple[str, ...] | None = None
+    ) -> Comment | None:
+        """Moderate a comment that is not deleted; ``reasons`` None keeps the old ones."""
+        if state == "deleted":
+            raise ValueError("a comment is deleted with delete_comment, which records when")
+        reasons_json = None if reasons is None else json.dumps(list(reasons), ensure_ascii=False)
+        async with self.transaction():
+            rows = await self._rows(
+                "UPDATE comments SET state = ?, reasons = COALESCE(?, reasons) "
+                "WHERE object_id = ? AND deleted_at IS NULL RETURNING *",
+                (state, reasons_json, object_id),
+            )
+        return _comment(rows[0]) if rows else None
+
+    async def delete_comment(self, object_id: str, now: datetime) -> Comment | None:
+        """Mark a comment deleted; None when unknown or deleted already."""
+        async with self.transaction():
+            rows = await self._rows(
+                "UPDATE comments SET state = 'deleted', deleted_at = ? "
+                "WHERE object_id = ? AND deleted_at IS NULL RETURNING *",
+                (ts(now), object_id),
+            )
+        return _comment(rows[0]) if rows else None
+
+    async def delete_comments_by_author(self, actor_id: str, now: datetime) -> list[Comment]:
+        """Mark every live comment of an actor deleted; return them, oldest first."""
+        async with self.transaction():
+            rows = await self._rows(
+                "UPDATE comments SET state = 'deleted', deleted_at = ? "
+                "WHERE author_id = ? AND deleted_at IS NULL RETURNING *",
+                (ts(now), actor_id),
+            )
+        return sorted((_comment(row) for row in rows), key=lambda c: c.id)
+
+    async def list_comments(
+        self,
+        blog_id: int,
+        *,
+        entry_id: str | None = None,
+        states: Iterable[CommentState] = ("published",),
+        limit: int = 100,
+        offset: int = 0,
+        newest_first: bool = True,
+    ) -> list[Comment]:
+        """Comments of a blog (or of one post) in the given states, by published time."""
+        wanted = _comment_filter(blog_id, entry_id, states)
+        if wanted is None:
+            return []
+        where, params = wanted
+        order = "DESC" if newest_first else "ASC"
+        rows = await self._rows(
+            f"SELECT * FROM comments WHERE {where} "
+            f"ORDER BY published {order}, id {order} LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [_comment(row) for row in rows]
+
+    async def count_comments(
+        self,
+        blog_id: int,
+        *,
+        entry_id: str | None = None,
+        states: Iterable[CommentState] = ("published",),
+    ) -> int:
+        """How many comments a blog (or one post) has in the given states."""
+        wanted = _comment_filter(blog_id, entry_id, states)
+        if wanted is None:
+            return 0
+        where, params = wanted
+        row = await self._row(f"SELECT COUNT(*) AS n FROM comments WHERE {where}", params)
+        return int(row["n"]) if row else 0
+
+    async def comments_by_author_since(self, actor_id: str, since: datetime) -> list[Comment]:
+        """An actor's comments received at or after ``since``, any state, as received."""
+        rows = await self._rows(
+            "SELECT * FROM comments WHERE author_id = ? AND received_at >= ? "
+            "ORDER BY received_at, id",
+            (actor_id, ts(since)),
+        )
+        return [_comment(row) for row in rows]
+
+    async def author_has_published(self, blog_id: int, actor_id: str) -> bool:
+        """Whether the actor has a published comment on this blog."""
+        row = await self._row(
+            "SELECT 1 FROM comments WHERE author_id = ? AND blog_id = ? "
+            "AND state = 'published' LIMIT 1",
+            (actor_id, blog_id),
+        )
+        return row is not None
+
+    # -- reactions ----------------------------------------------------------------------
+
+    async def add_reaction(self, reaction: NewReaction, now: datetime) -> Reaction | None:
+        """Store a reaction; None when its activity id is known or the same like or boost
+        of the actor is live."""
+        r = reaction
+        async with self.transaction():
+            # No conflict target: both the activity id and the live like/boost index count.
+            rows = await self._rows(
+                f"INSERT INTO reactions ({_REACTION_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING RETURNING *",
+                (
+                    item_slug(r.activity_id),
+                    r.blog_id,
+                    r.entry_id,
+                    r.kind,
+                    r.activity_id,
+                    r.actor.actor_id,
+                    r.actor.name,
+                    r.actor.handle,
+                    r.actor.profile_url,
+                    r.actor.avatar_url,
+                    r.content_html,
+                    r.url,
+                    ts(r.published),
+                    ts(now),
+                ),
+            )
+        return _reaction(rows[0]) if rows else None
+
+    async def get_reaction(self, activity_id: str) -> Reaction | None:
+        """The reaction with this activity id (withdrawn ones included)."""
+        row = await self._row("SELECT * FROM reactions WHERE activity_id = ?", (activity_id,))
+        return _reaction(row) if row else None
+
+    async def get_reaction_by_slug(self, blog_id: int, slug: str) -> Reaction | None:
+        """The reaction whose page ends in ``slug``."""
+        row = await self._row(
+            "SELECT * FROM reactions WHERE blog_id = ? AND slug = ?", (blog_id, slug)
+        )
+        return _reaction(row) if row else None
+
+    async def withdraw_reaction(
+        self, activity_id: str, actor_id: str, now: datetime
+    ) -> Reaction | None:
+        """Withdraw the actor's own live reaction; None otherwise."""
+        async with self.transaction():
+            rows = await self._rows(
+                "UPDATE reactions SET withdrawn_at = ? "
+                "WHERE activity_id = ? AND actor_id = ? AND withdrawn_at IS NULL RETURNING *",
+                (ts(now), activity_id, actor_id),
+            )
+        return _reaction(rows[0]) if rows else None
+
+    async def withdraw_reactions_by_actor(self, actor_id: str, now: datetime) -> list[Reaction]:
+        """Withdraw every live reaction of an actor; return them, oldest first."""
+        async with self.transaction():
+            rows = await self._rows(
+                "UPDATE reactions SET withdrawn_at = ? "
+                "WHERE actor_id = ? AND withdrawn_at IS NULL RETURNING *",
+                (ts(now), actor_id),
+            )
+        return sorted((_reaction(row) for row in rows), key=lambda r: r.id)
+
+    async def list_reactions(
+        self,
+        blog_id: int,
+        entry_id: str,
+        kind: ReactionKind,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Reaction]:
+        """Live reactions of one kind to one post, oldest first."""
+        rows = await self._rows(
+            "SELECT * FROM reactions WHERE blog_id = ? AND entry_id = ? AND kind = ? "
+            "AND withdrawn_at IS NULL ORDER BY published, id LIMIT ? OFFSET ?",
+            (blog_id, entry_id, kind, limit, offset),
+        )
+        return [_reaction(row) for row in rows]
+
+    async def count_reactions(self, blog_id: int, entry_id: str, kind: ReactionKind) -> int:
+        """How many live reactions of one kind a post has."""
+        row = await self._row(
+            "SELECT COUNT(*) AS n FROM reactions WHERE blog_id = ? AND entry_id = ? "
+            "AND kind = ? AND withdrawn_at IS NULL",
+            (blog_id, entry_id, kind),
+        )
+        return int(row["n"]) if row else 0
+
+    # -- actor blocks -------------------------------------------------------------------
+
+    async def block_actor(self, actor_id: str, reason: str | None, now: datetime) -> None:
+        """Block an actor (again: replace the reason, keep the time)."""
+        await self._write(
+            "INSERT INTO actor_blocks (actor_id, reason, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (actor_id) DO UPDATE SET reason = excluded.reason",
+            (actor_id, reason, ts(now)),
+        )
+
+    async def unblock_actor(self, actor_id: str) -> bool:
+        """Lift a block; True when there was one."""
+        cursor = await self._write("DELETE FROM actor_blocks WHERE actor_id = ?", (actor_id,))
+        return cursor.rowcount > 0
+
+    async def list_actor_blocks(self) -> list[ActorBlock]:
+        """All blocked actors, by actor id."""
+        rows = await self._rows("SELECT * FROM actor_blocks ORDER BY actor_id")
+        return [
+            ActorBlock(row["actor_id"], row["reason"], dt_required(row["created_at"]))
+            for row in rows
+        ]
+
+    async def is_actor_blocked(self, actor_id: str) -> bool:
+        """Whether the actor is blocked."""
+        row = await self._row("SELECT 1 FROM actor_blocks WHERE actor_id = ?", (actor_id,))
+        return row is not None
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _comment_filter(
+    blog_id: int, entry_id: str | None, states: Iterable[CommentState]
+) -> tuple[str, tuple[Any, ...]] | None:
+    """The WHERE clause and its parameters; None when no state is wanted."""
+    wanted = sorted(set(states))
+    if not wanted:
+        return None
+    where = f"blog_id = ? AND state IN ({','.join('?' * len(wanted))})"
+    params: tuple[Any, ...] = (blog_id, *wanted)
+    if entry_id is not None:
+        where += " AND entry_id = ?"
+        params += (entry_id,)
+    return where, params
+
+
+def _comment(row: sqlite3.Row) -> Comment:
+    return Comment(
+        id=row["id"],
+        slug=row["slug"],
+        blog_id=row["blog_id"],
+        entry_id=row["entry_id"],
+        object_id=row["object_id"],
+        parent_id=row["parent_id"],
+        author=Person(
+            row["author_id"],
+            row["author_name"],
+            row["author_handle"],
+            row["author_url"],
+            row["author_avatar"],
+        ),
+        content_html=row["content_html"],
+        published=dt_required(row["published"]),
+        state=row["state"],
+        summary=row["summary"],
+        url=row["url"],
+        language=row["language"],
+        score=float(row["score"]),
+        reasons=tuple(json.loads(row["reasons"])),
+        origin=row["origin"],
+        source=json.loads(row["source"]),
+        received_at=dt_required(row["received_at"]),
+        updated=dt(row["updated"]),
+        deleted_at=dt(row["deleted_at"]),
+    )
+
+
+def _reaction(row: sqlite3.Row) -> Reaction:
+    return Reaction(
+        id=row["id"],
+        slug=row["slug"],
+        blog_id=row["blog_id"],
+        entry_id=row["entry_id"],
+        kind=row["kind"],
+        activity_id=row["activity_id"],
+        actor=Person(
+            row["actor_id"],
+            row["actor_name"],
+            row["actor_handle"],
+            row["actor_url"],
+            row["actor_avatar"],
+        ),
+        published=dt_required(row["published"]),
+        content_html=row["content_html"],
+        url=row["url"],
+        received_at=dt_required(row["received_at"]),
+        withdrawn_at=dt(row["withdrawn_at"]),
+    )
