@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bridge.activitypub import keys
 from bridge.app import create_app
-from bridge.commands import db, deliveries, followers
+from bridge.commands import db, deliveries, followers, moderation
 from bridge.config import Config, load_config, validate_feed_url, validate_handle
 from bridge.context import BridgeContext, open_context
 from bridge.errors import BlogNotFound, BridgeError
@@ -30,7 +30,7 @@ from bridge.store.base import Blog, BlogSettings, NewBlog
 log = logging.getLogger("bridge")
 
 # Each module adds its subcommands to the parser (``register(subparsers)``).
-COMMAND_MODULES = (followers, deliveries, db)
+COMMAND_MODULES = (followers, moderation, deliveries, db)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from bridge.errors import ConfigError
 
 ObjectType = Literal["Article", "Note"]
+ModerationMode = Literal["publish_all", "hold_first_time", "hold_all"]
+MODERATION_MODES: tuple[ModerationMode, ...] = ("publish_all", "hold_first_time", "hold_all")
 
 HANDLE_RE = re.compile(r"^[a-z0-9_]{1,30}$")
 DEFAULT_NOTE_TEMPLATE = '<p><strong>{title}</strong></p>{summary}<p><a href="{url}">{url}</a></p>'
@@ -38,6 +40,20 @@ class BlogConfig:
     manually_approves_followers: bool = False
     display_name: str | None = None
     summary: str | None = None
+    moderation: ModerationMode = "publish_all"
+    """Which new comments wait for a moderator (see :mod:`bridge.backfeed.moderation`)."""
+
+
+@dataclass(frozen=True)
+class ModerationConfig:
+    """The ``[moderation]`` table: spam scoring and duplicate detection for every blog."""
+
+    keywords: tuple[str, ...] = ()
+    hold_threshold: float = 0.6
+    spam_threshold: float = 1.0
+    max_links: int = 3
+    rate_limit: int = 10
+    duplicate_window: float = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,8 @@ class Limits:
     job_lease_seconds: int = 5 * 60
     job_poll_interval: float = 1.0
     done_job_retention: int = 7 * 24 * 60 * 60
+    thread_max_depth: int = 20
+    thread_max_items: int = 200
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,7 @@ class Config:
     # local trials (FEEDFED_ALLOW_PRIVATE_ADDRESSES=1); logged loudly at start.
     allow_private_addresses: bool = False
     limits: Limits = field(default_factory=Limits)
+    moderation: ModerationConfig = field(default_factory=ModerationConfig)
     blogs: tuple[BlogConfig, ...] = ()
     source: Path | None = None
 
@@ -112,7 +131,7 @@ def build_config(
     server = _table(raw, "server")
     database = _table(raw, "database")
     limits_raw = _table(raw, "limits")
-    _reject_unknown(raw, {"server", "database", "limits", "blogs"}, "")
+    _reject_unknown(raw, {"server", "database", "limits", "moderation", "blogs"}, "")
     _reject_unknown(
         server, {"base_url", "domain", "listen", "user_agent", "allow_private_addresses"}, "server."
     )
@@ -143,6 +162,7 @@ def build_config(
         user_agent=user_agent,
         allow_private_addresses=allow_private,
         limits=_build_limits(limits_raw),
+        moderation=_build_moderation(_table(raw, "moderation")),
         blogs=_build_blogs(raw.get("blogs", [])),
         source=source,
     )
@@ -243,6 +263,32 @@ def _build_limits(raw: Mapping[str, Any]) -> Limits:
     return limits
 
 
+def _build_moderation(raw: Mapping[str, Any]) -> ModerationConfig:
+    defaults = ModerationConfig()
+    _reject_unknown(raw, set(vars(defaults)), "moderation.")
+    keywords = raw.get("keywords", [])
+    if not isinstance(keywords, list) or not all(
+        isinstance(word, str) and word.strip() for word in keywords
+    ):
+        raise ConfigError("moderation.keywords", "must be a list of non-empty strings")
+    numbers: dict[str, Any] = {}
+    for name in ("hold_threshold", "spam_threshold", "max_links", "rate_limit", "duplicate_window"):
+        if name not in raw:
+            continue
+        value, kind = raw[name], type(getattr(defaults, name))
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"moderation.{name}", "must be a number")
+        if kind is int and not isinstance(value, int):
+            raise ConfigError(f"moderation.{name}", "must be a whole number")
+        if value < 0 or (value == 0 and name != "max_links"):
+            raise ConfigError(f"moderation.{name}", "must be positive")
+        numbers[name] = kind(value)
+    config = ModerationConfig(keywords=tuple(word.strip() for word in keywords), **numbers)
+    if config.hold_threshold > config.spam_threshold:
+        raise ConfigError("moderation.hold_threshold", "must not exceed moderation.spam_threshold")
+    return config
+
+
 def validate_handle(handle: str, key: str = "handle") -> str:
     """Return ``handle`` if it is a valid account name (Mastodon's rules), else raise."""
     if not HANDLE_RE.match(handle):
@@ -280,6 +326,11 @@ def _build_blogs(raw: Any) -> tuple[BlogConfig, ...]:
         template = _str(item, "note_template", prefix, DEFAULT_NOTE_TEMPLATE)
         if "{url}" not in template:
             raise ConfigError(prefix + "note_template", "must contain {url}")
+        moderation = item.get("moderation", "publish_all")
+        if moderation not in MODERATION_MODES:
+            raise ConfigError(
+                prefix + "moderation", f"must be one of {', '.join(MODERATION_MODES)}"
+            )
         approves = item.get("manually_approves_followers", False)
         if not isinstance(approves, bool):
             raise ConfigError(prefix + "manually_approves_followers", "must be true or false")
@@ -292,6 +343,7 @@ def _build_blogs(raw: Any) -> tuple[BlogConfig, ...]:
                 manually_approves_followers=approves,
                 display_name=_optional_str(item, "display_name", prefix),
                 summary=_optional_str(item, "summary", prefix),
+                moderation=moderation,
             )
         )
     return tuple(blogs)

@@ -101,6 +101,7 @@ async def sync_config_blogs(store: Store, config: Config, now: datetime) -> None
             manually_approves_followers=blog.manually_approves_followers,
             display_name=blog.display_name,
             summary=blog.summary,
+            moderation=blog.moderation,
         )
         await store.sync_config_blog(
             NewBlog(blog.handle, blog.feed_url, settings, from_config=True), now

@@ -9,7 +9,8 @@ nothing below an edge swallows them.
     ├── StoreError                  the database said no
     │   ├── BlogExists              a handle or feed URL is already taken
     │   ├── BlogNotFound            no blog with that handle
-    │   └── FollowerNotFound        that actor does not follow (or ask to follow) that blog
+    │   ├── FollowerNotFound        that actor does not follow (or ask to follow) that blog
+    │   └── CommentNotFound         no comment with that object id
     ├── FeedError                   a feed could not be read (message shown in `blogs show`)
     │   ├── FetchError              transport: refused, reset, DNS, TLS
     │   │   ├── FetchTimeout        no complete answer within the time cap
@@ -38,6 +39,7 @@ nothing below an edge swallows them.
     │   └── SignerMismatch          signed by someone else than the activity's actor, or by "us"
     ├── DomainBlocked               the sender's domain is blocked by the operator (HTTP 403)
     ├── ActivityIgnored             an inbound activity the bridge has nothing to do with
+    │   └── OriginMismatch          not the signer's to make: another origin's object, or ours
     ├── WebSubError                 a hub refused or failed a subscription
     ├── JobError                    a job handler's verdict; the worker maps it to a queue state
     │   ├── RetryLater              transient (5xx, timeout, 408, 429): retry per the policy
@@ -85,6 +87,10 @@ class BlogNotFound(StoreError):
 
 class FollowerNotFound(StoreError):
     """The actor neither follows the blog nor asks to."""
+
+
+class CommentNotFound(StoreError):
+    """No comment has that object id."""
 
 
 class FeedError(BridgeError):
@@ -216,6 +222,12 @@ class SignerMismatch(SignatureError):
 class ActivityIgnored(BridgeError):
     """An inbound activity the bridge has nothing to do with: not about one of our blogs, a
     type it does not handle (yet), or not the sender's to make. Recorded as ``ignored``."""
+
+
+class OriginMismatch(ActivityIgnored):
+    """An activity whose object or author lives on another origin than its signer's, that acts
+    on another actor's object, or that claims to be one of this bridge's actors or objects.
+    Refused: recorded as ``ignored`` with the reason, and nothing changes."""
 
 
 class DomainBlocked(BridgeError):

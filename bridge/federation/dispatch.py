@@ -26,7 +26,7 @@ from bridge.errors import (
     RemoteTimeout,
     RetryLater,
 )
-from bridge.federation import follows
+from bridge.federation import follows, reactions, replies
 from bridge.store.base import InboundActivity, InboundState, Job
 
 log = logging.getLogger(__name__)
@@ -61,13 +61,21 @@ HANDLERS: Mapping[str, Handler] = {
     "Follow": follows.on_follow,
     "Undo": undo,
     "Reject": follows.on_reject,
-    "Delete": follows.on_delete,
+    "Delete": replies.on_delete,
     "Move": follows.on_move,
+    "Create": replies.on_create,
+    "Update": replies.on_update,
+    "Like": reactions.on_like,
+    "EmojiReact": reactions.on_emoji_react,
+    "Announce": reactions.on_announce,
 }
-"""Activity type → handler. Create, Update, Like, Announce, EmojiReact … come next."""
+"""Activity type → handler."""
 
 UNDO_HANDLERS: Mapping[str, Handler] = {
     "Follow": follows.on_undo_follow,
+    "Like": reactions.on_undo_like,
+    "Announce": reactions.on_undo_announce,
+    "EmojiReact": reactions.on_undo_emoji_react,
 }
 """Type of the undone activity → handler of its Undo."""
 

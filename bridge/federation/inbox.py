@@ -46,12 +46,14 @@ from bridge.errors import (
     KeyUnavailable,
     MalformedActivity,
     NotActivityJSON,
+    OriginMismatch,
     RequestError,
     RequestTooLarge,
     SignatureError,
     SignatureMismatch,
     SignerMismatch,
 )
+from bridge.federation.origin import inbox_refusal
 from bridge.federation.outbound import host_of as authority_of
 from bridge.federation.remote_actors import host_of, id_of, is_http_url, is_local
 from bridge.jobs import INBOUND
@@ -73,6 +75,7 @@ _STATUSES: tuple[tuple[type[BridgeError], int], ...] = (
     (RequestError, 400),
     (NotActivityJSON, 400),
     (DomainBlocked, 403),
+    (OriginMismatch, 403),
     (BlogNotFound, 404),
     (SignatureError, 401),
 )
@@ -124,6 +127,24 @@ async def _receive(request: web.Request, handle: str | None) -> web.Response:
     return web.Response(status=202)
 
 
+async def _refuse_foreign_changes(
+    ctx: BridgeContext, data: dict[str, Any], actor_id: str, origin: str
+) -> None:
+    """Answer 403 at once to an Update/Delete of someone else's object, so the sender learns
+    of it (the handlers would refuse it later anyway, with nothing changed)."""
+    refusal = inbox_refusal(data, actor_id, origin)
+    if refusal is not None:
+        raise OriginMismatch(refusal)
+    if data.get("type") not in ("Update", "Delete"):
+        return
+    target = id_of(data.get("object"))
+    if target is None or target == actor_id:
+        return
+    comment = await ctx.store.get_comment(target)
+    if comment is not None and comment.author.actor_id != actor_id:
+        raise OriginMismatch(f"{target[:200]} was written by {comment.author.actor_id[:200]}")
+
+
 async def _take(
     ctx: BridgeContext, keys: KeyCache, request: web.Request, handle: str | None, seen: _Seen
 ) -> str:
@@ -152,6 +173,7 @@ async def _take(
         raise SignerMismatch(f"signed by {key.owner[:200]}, not by the actor {actor_id[:200]}")
     now = ctx.clock()
     origin = authority_of(key.owner)
+    await _refuse_foreign_changes(ctx, data, actor_id, origin)
     health = await ctx.store.get_host(origin)
     if health is not None and (health.failures or health.unavailable):
         # Heard from: deliveries to it resume. Only then written, so that a busy shared

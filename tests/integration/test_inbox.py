@@ -105,13 +105,13 @@ async def test_a_duplicate_is_answered_202_and_kept_once(bridge: InboxBridge, wo
 async def test_types_not_handled_yet_are_taken_and_ignored(
     bridge: InboxBridge, world: World
 ) -> None:
-    like = world.alice.activity("Like", bridge.actor() + "/posts/abc")
+    like = world.alice.activity("Flag", bridge.actor() + "/posts/abc")
     status, _ = await world.mastodon.send(world.alice, bridge.inbox(None), like)
     assert status == 202
     await bridge.run_inbound()
     [stored] = await bridge.inbound()
     assert stored.state == "ignored"
-    assert stored.error is not None and "Like" in stored.error
+    assert stored.error is not None and "Flag" in stored.error
 
 
 async def test_an_actor_given_as_an_object_is_read_by_its_id(

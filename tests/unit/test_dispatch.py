@@ -74,12 +74,12 @@ async def test_a_job_without_a_stored_activity_is_rejected(
 
 async def test_types_without_a_handler_are_marked_ignored(ctx: BridgeContext) -> None:
     stored = await store_inbound(
-        ctx, {"id": ALICE + "#likes/1", "type": "Like", "actor": ALICE, "object": "x"}
+        ctx, {"id": ALICE + "#flags/1", "type": "Flag", "actor": ALICE, "object": "x"}
     )
     await dispatch.process_inbound(ctx, job({"inbound_id": stored.id}))
     after = await ctx.store.get_inbound(stored.id)
     assert after is not None and after.state == "ignored"
-    assert after.error == "Like is not handled"
+    assert after.error == "Flag is not handled"
 
 
 async def test_adding_a_handler_is_one_registration(

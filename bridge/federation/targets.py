@@ -1,0 +1,115 @@
+"""What a remote note answers or links: one of our posts, or a comment in a post's thread.
+
+A reply names its parent by ``inReplyTo``: our article's object id (what Mastodon and most
+servers use), the blog post's own URL (what a reply written from a link preview or a
+WordPress site uses), or a comment's object id (a reply to a reply). Mentions name posts by
+their URL in the text. :func:`target_of` finds the blog, the entry and the id the comment
+hangs under for each of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from yarl import URL
+
+from bridge.config import HANDLE_RE
+from bridge.context import BridgeContext
+from bridge.federation.remote_actors import is_http_url, is_local
+from bridge.store.base import Blog, StoredEntry
+
+ENTRY_SCAN_LIMIT: Final = 2000
+"""Newest entries per blog compared by URL (older posts are found by their object id)."""
+_PAGE: Final = 200
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a comment or reaction goes: a blog's live entry, and the object id it answers
+    (the article's, or a comment's for a nested reply)."""
+
+    blog: Blog
+    entry: StoredEntry
+    parent_id: str
+    article_id: str
+    """The object id of the post itself."""
+
+
+async def target_of(ctx: BridgeContext, url: str | None) -> Target | None:
+    """The post or comment ``url`` names, if it is one of ours; deleted ones are not."""
+    if url is None or not is_http_url(url):
+        return None
+    if is_local(ctx, url):
+        return await _article(ctx, url)
+    comment = await ctx.store.get_comment(url)
+    if comment is not None:
+        if comment.state == "deleted":
+            return None
+        blog = await ctx.store.get_blog_by_id(comment.blog_id)
+        entries = await ctx.store.get_entries(comment.blog_id, [comment.entry_id])
+        entry = entries.get(comment.entry_id)
+        if blog is None or entry is None or entry.deleted_at is not None:
+            return None
+        return Target(blog, entry, comment.object_id, ctx.urls.article(blog.handle, entry.slug))
+    return await post_by_link(ctx, url)
+
+
+async def post_by_link(ctx: BridgeContext, url: str) -> Target | None:
+    """The live post whose link (or id) is ``url``, compared without fragment, trailing
+    slash or scheme (blogs link themselves over http and https alike)."""
+    wanted = canonical(url)
+    if wanted is None:
+        return None
+    for blog in await ctx.store.list_blogs():
+        by_id = (await ctx.store.get_entries(blog.id, [url])).get(url)
+        if by_id is not None and by_id.deleted_at is None:
+            return _post(ctx, blog, by_id)
+        for offset in range(0, ENTRY_SCAN_LIMIT, _PAGE):
+            page = await ctx.store.list_entries(blog.id, _PAGE, offset)
+            for stored in page:
+                links = (stored.entry.link, stored.entry.id)
+                if any(link and canonical(link) == wanted for link in links):
+                    return _post(ctx, blog, stored)
+            if len(page) < _PAGE:
+                break
+    return None
+
+
+def canonical(url: str) -> str | None:
+    """A URL as compared with post links: no scheme, fragment or trailing slash; lower-case
+    host; default port dropped."""
+    try:
+        parsed = URL(url)
+    except (TypeError, ValueError):
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+        return None
+    port = "" if parsed.is_default_port() else f":{parsed.port}"
+    path = parsed.raw_path.rstrip("/")
+    query = f"?{parsed.raw_query_string}" if parsed.raw_query_string else ""
+    return f"{parsed.raw_host.lower()}{port}{path}{query}"
+
+
+def _post(ctx: BridgeContext, blog: Blog, stored: StoredEntry) -> Target:
+    article = ctx.urls.article(blog.handle, stored.slug)
+    return Target(blog, stored, article, article)
+
+
+async def _article(ctx: BridgeContext, url: str) -> Target | None:
+    """One of our article ids: ``{base}/users/{handle}/posts/{slug}``."""
+    prefix = ctx.urls.actor("")
+    clean = url.split("#", 1)[0]
+    if not clean.startswith(prefix):
+        return None
+    handle, marker, slug = clean[len(prefix) :].partition("/posts/")
+    if not marker or not HANDLE_RE.fullmatch(handle) or not slug or "/" in slug:
+        return None
+    blog = await ctx.store.get_blog(handle)
+    if blog is None:
+        return None
+    stored = await ctx.store.get_entry_by_slug(blog.id, slug)
+    if stored is None or stored.deleted_at is not None:
+        return None
+    target = _post(ctx, blog, stored)
+    return target if target.parent_id == clean else None
