@@ -24,7 +24,7 @@ from bridge.federation.fanout import run_fanout
 from bridge.ingest import poller, websub
 from bridge.jobs import DELIVER, FANOUT, INBOUND, Handler
 from bridge.jobs.worker import JobWorker
-from bridge.web import pages
+from bridge.web import backfeed_routes, pages, post_collections
 from bridge.web import routes as ap_routes
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ def create_app(
     app.add_routes(nodeinfo.routes)
     app.add_routes(websub.routes)
     app.add_routes(ap_routes.routes)
+    app.add_routes(backfeed_routes.routes)
+    app.add_routes(post_collections.routes)
     app.add_routes(pages.routes)
     return app
 

@@ -114,6 +114,11 @@ def build_object(blog: Blog, stored: StoredEntry, urls: Urls) -> dict[str, Any]:
         obj["tag"] = [
             {"type": "Hashtag", "href": urls.tag(name), "name": f"#{name}"} for name in tags
         ]
+    # What the fediverse answered: the collections count it (the object stays pure and
+    # cacheable; Mastodon and Misskey fetch these for the counts they show).
+    obj["replies"] = urls.replies(blog.handle, stored.slug)
+    obj["likes"] = urls.likes(blog.handle, stored.slug)
+    obj["shares"] = urls.shares(blog.handle, stored.slug)
     if kind == "Article":
         obj["preview"] = _preview(blog, actor, title, text, link, language)
     return obj

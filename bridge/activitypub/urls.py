@@ -50,6 +50,42 @@ class Urls:
         """The object id of one entry."""
         return f"{self.actor(handle)}/posts/{slug}"
 
+    def replies(self, handle: str, slug: str) -> str:
+        """The ``replies`` collection of one post (its published comments)."""
+        return f"{self.article(handle, slug)}/replies"
+
+    def likes(self, handle: str, slug: str) -> str:
+        """The ``likes`` collection of one post."""
+        return f"{self.article(handle, slug)}/likes"
+
+    def shares(self, handle: str, slug: str) -> str:
+        """The ``shares`` collection of one post (its boosts)."""
+        return f"{self.article(handle, slug)}/shares"
+
+    def comment_page(self, handle: str, slug: str, comment_slug: str) -> str:
+        """The page of one comment on a post (a source of pingbacks and webmentions)."""
+        return f"{self.article(handle, slug)}/comments/{comment_slug}"
+
+    def linkback_page(self, handle: str, slug: str, reaction_slug: str) -> str:
+        """The page of one boost, mention or like of a post."""
+        return f"{self.article(handle, slug)}/linkbacks/{reaction_slug}"
+
+    def post_page(self, handle: str, slug: str) -> str:
+        """The post's HTML face on the bridge: title, link, threaded comments, reactions.
+
+        Apart from the object id, which sends browsers on to the blog post itself (the
+        link Mastodon shows), so that people reading the post are not kept on the bridge.
+        """
+        return f"{self.profile(handle)}/{slug}"
+
+    def post_comments_feed(self, handle: str, slug: str, kind: str) -> str:
+        """The comment feed of one post; ``kind`` is ``"rss"`` or ``"atom"``."""
+        return f"{self.post_page(handle, slug)}/comments.{kind}"
+
+    def blog_comments_feed(self, handle: str, kind: str) -> str:
+        """The comment feed of a whole blog; ``kind`` is ``"rss"`` or ``"atom"``."""
+        return f"{self.profile(handle)}/comments.{kind}"
+
     def activity(self, handle: str, activity_uuid: str) -> str:
         """The id of one outgoing activity."""
         return f"{self.actor(handle)}/activities/{activity_uuid}"

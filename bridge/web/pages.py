@@ -52,6 +52,8 @@ class PostView:
     published: datetime
     excerpt: str
     lang: str | None
+    page_url: str
+    """The post's page on the bridge (its comments, boosts and likes)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class BlogView:
     lang: str | None
     post_count: int
     follower_count: int
+    comments_rss: str
+    comments_atom: str
 
 
 def language_tag(value: str | None) -> str | None:
@@ -104,6 +108,8 @@ def blog_view(
         lang=language_tag(blog.meta.language),
         post_count=post_count,
         follower_count=follower_count,
+        comments_rss=urls.blog_comments_feed(blog.handle, "rss"),
+        comments_atom=urls.blog_comments_feed(blog.handle, "atom"),
     )
 
 
@@ -119,6 +125,7 @@ def post_view(blog: Blog, stored: StoredEntry, urls: Urls) -> PostView:
         published=stored.sort_time,
         excerpt=text,
         lang=language_tag(entry.language) or language_tag(blog.meta.language),
+        page_url=urls.post_page(blog.handle, stored.slug),
     )
 
 
