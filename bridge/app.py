@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
+from bridge import logs
 from bridge.activitypub import keys, nodeinfo, webfinger
 from bridge.appkeys import CONFIG, CONTEXT
 from bridge.config import Config
@@ -22,9 +23,9 @@ from bridge.federation import dispatch, followers_sync, inbox
 from bridge.federation.delivery import Deliverer
 from bridge.federation.fanout import run_fanout
 from bridge.ingest import poller, websub
-from bridge.jobs import DELIVER, FANOUT, INBOUND, Handler
+from bridge.jobs import DELIVER, FANOUT, INBOUND
 from bridge.jobs.worker import JobWorker
-from bridge.web import backfeed_routes, pages, post_collections
+from bridge.web import backfeed_routes, health, pages, post_collections
 from bridge.web import routes as ap_routes
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,10 @@ def create_app(
     ``run_workers`` starts the feed poller (and WebSub renewal) beside the web server;
     ``resolver`` and ``clock`` are seams for tests.
     """
-    app = web.Application(client_max_size=config.limits.max_feed_bytes + 64 * 1024)
+    app = web.Application(
+        client_max_size=config.limits.max_feed_bytes + 64 * 1024,
+        middlewares=[logs.request_ids],
+    )
     app[CONFIG] = config
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -66,11 +70,9 @@ def create_app(
         stop = asyncio.Event()
         ctx = app[CONTEXT]
         deliverer = Deliverer()
-        handlers: dict[str, Handler] = {
-            FANOUT: run_fanout,
-            DELIVER: deliverer,
-            INBOUND: dispatch.process_inbound,
-        }
+        handlers = logs.tag_jobs(
+            {FANOUT: run_fanout, DELIVER: deliverer, INBOUND: dispatch.process_inbound}
+        )
         tasks = [
             asyncio.create_task(
                 supervise("poller", lambda: poller.run_poller(ctx, stop, tick=poll_tick), stop)
@@ -90,6 +92,7 @@ def create_app(
     if run_workers:
         app.cleanup_ctx.append(workers)
 
+    app.add_routes(health.routes)
     inbox.install(app)
     app.add_routes(followers_sync.routes)
     app.add_routes(webfinger.routes)

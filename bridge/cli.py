@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bridge import logs
 from bridge.activitypub import keys
 from bridge.app import create_app
-from bridge.commands import db, deliveries, followers, moderation
+from bridge.commands import db, deliveries, followers, moderation, worker
 from bridge.config import Config, load_config, validate_feed_url, validate_handle
 from bridge.context import BridgeContext, open_context
 from bridge.errors import BlogNotFound, BridgeError
@@ -30,17 +31,14 @@ from bridge.store.base import Blog, BlogSettings, NewBlog
 log = logging.getLogger("bridge")
 
 # Each module adds its subcommands to the parser (``register(subparsers)``).
-COMMAND_MODULES = (followers, moderation, deliveries, db)
+COMMAND_MODULES = (followers, moderation, deliveries, db, worker)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``feedfed`` command; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.setup_logging(args.log_level, args.log_format)
     try:
         config = load_config(args.config)
         if args.command == "serve":
@@ -61,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="config file (default: $FEEDFED_CONFIG, else built-in)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--log-format",
+        default="plain",
+        choices=logs.LOG_FORMATS,
+        help="one line per event, as plain text or JSON (default: plain)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the web server and the workers")
@@ -103,7 +107,7 @@ def _serve(config: Config, *, workers: bool) -> int:
         app,
         host=config.listen_host,
         port=config.listen_port,
-        access_log_format='%a "%r" %s %b "%{User-Agent}i" %Tfs',
+        access_log_class=logs.AccessLogger,
         print=lambda text: log.info("listening on %s:%s", config.listen_host, config.listen_port),
     )
     return 0

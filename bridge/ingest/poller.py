@@ -1,16 +1,19 @@
 """Polling blogs' feeds: one conditional GET per due blog, its outcome kept on the blog.
 
 ``poll_blog`` polls one blog now; ``run_poller`` is the loop that polls every due blog (a few at
-a time) and renews WebSub leases. Feed trouble never leaves ``poll_blog``: it becomes the blog's
+a time, each under a lease in the store, so several processes can share the work) and renews
+WebSub leases. Feed trouble never leaves ``poll_blog``: it becomes the blog's
 visible state (``failing`` with the error and a backed-off next poll, or ``gone`` after a 410).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
 import random
+import socket
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,8 +33,11 @@ log = logging.getLogger(__name__)
 Outcome = Literal["new-content", "not-modified", "error", "gone"]
 
 POLL_CONCURRENCY = 8
-DUE_BATCH = 100
 RENEW_EVERY = timedelta(hours=1)
+MIN_POLL_LEASE = 300.0
+"""Seconds a claimed blog stays leased at least (see :func:`poll_lease_seconds`)."""
+SHUTDOWN_GRACE = 5.0
+"""Seconds running polls get to finish once the poller is told to stop."""
 
 
 @dataclass(frozen=True)
@@ -107,33 +113,103 @@ async def run_poller(
     tick: float = 5.0,
     concurrency: int = POLL_CONCURRENCY,
     renew_every: timedelta = RENEW_EVERY,
+    worker: str | None = None,
+    lease_seconds: float | None = None,
+    shutdown_grace: float = SHUTDOWN_GRACE,
 ) -> None:
     """Poll due blogs until ``stop`` is set, ``concurrency`` at a time; renew WebSub leases.
 
-    Feed errors stay with their blog; anything else (the store failing, a bug) ends the loop
-    with the exception, so the application notices instead of polling on half-broken.
+    Blogs are leased from the store (``claim_due_blogs``) one free slot at a time, and each
+    lease is released as soon as its poll is stored, so pollers in any number of processes
+    share the blogs and none is polled twice at once; a dead poller's leases run out after
+    ``lease_seconds`` (default: :func:`poll_lease_seconds`). ``worker`` names this poller in
+    the leases (default: unique to the process and call).
+
+    On stop it claims nothing more, gives running polls ``shutdown_grace`` seconds to finish,
+    cancels the rest and releases their leases. Feed errors stay with their blog; anything
+    else (the store failing, a bug) ends the loop with the exception, so the application
+    notices instead of polling on half-broken.
     """
-    gate = asyncio.Semaphore(concurrency)
+    worker = worker or poller_id()
+    lease = poll_lease_seconds(ctx) if lease_seconds is None else lease_seconds
+    running: dict[asyncio.Task[PollReport], Blog] = {}
     last_renewal: datetime | None = None
+    try:
+        while not stop.is_set():
+            _collect(running)
+            now = ctx.clock()
+            if last_renewal is None or now - last_renewal >= renew_every:
+                await websub.renew_expiring(ctx)
+                last_renewal = now
+            free = concurrency - len(running)
+            claimed = await ctx.store.claim_due_blogs(now, free, lease, worker) if free else []
+            for blog in claimed:
+                task = asyncio.create_task(_poll_leased(ctx, blog, worker), name=f"poll-{blog.id}")
+                running[task] = blog
+            # Every slot taken: more may be due, so claim again as soon as a poll ends.
+            # Otherwise nothing else is due until time passes.
+            busy = len(claimed) == free
+            await _pause(stop, running if busy else {}, None if busy else tick)
+    finally:
+        await _finish(running, shutdown_grace)
 
-    async def poll(blog: Blog) -> None:
-        async with gate:
-            await poll_blog(ctx, blog)
 
-    while not stop.is_set():
-        now = ctx.clock()
-        if last_renewal is None or now - last_renewal >= renew_every:
-            await websub.renew_expiring(ctx)
-            last_renewal = now
-        due = await ctx.store.due_blogs(now, DUE_BATCH)
-        async with asyncio.TaskGroup() as group:
-            for blog in due:
-                group.create_task(poll(blog))
-        if len(due) >= DUE_BATCH:
-            # A full batch: more blogs are waiting, carry on without the pause.
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=tick)
+def poller_id() -> str:
+    """A poller's name in its leases: unique to this process and call."""
+    return f"{socket.gethostname()}/{os.getpid()}/poll-{uuid.uuid4().hex[:8]}"
+
+
+def poll_lease_seconds(ctx: BridgeContext) -> float:
+    """How long a claimed blog stays ours: well past one poll, which the fetch timeout bounds.
+
+    Should a poll outlast it anyway, another poller may poll the blog meanwhile; storing an
+    entry twice at once is safe (:mod:`bridge.ingest.document`), merely wasted work.
+    """
+    return max(MIN_POLL_LEASE, 4 * ctx.config.limits.fetch_timeout)
+
+
+async def _poll_leased(ctx: BridgeContext, blog: Blog, worker: str) -> PollReport:
+    try:
+        return await poll_blog(ctx, blog)
+    finally:
+        # After the outcome is stored (next poll in the future), so nobody polls it again
+        # now; also when cancelled at shutdown, so another poller takes it at once.
+        if not await ctx.store.release_blog_lease(blog.id, worker):
+            log.warning("poll %s: the lease had run out before the poll ended", blog.handle)
+
+
+def _collect(running: dict[asyncio.Task[PollReport], Blog]) -> None:
+    """Forget finished polls; re-raise the first failure (the loop must not carry on)."""
+    for task in [task for task in running if task.done()]:
+        del running[task]
+        task.result()
+
+
+async def _pause(
+    stop: asyncio.Event, running: dict[asyncio.Task[PollReport], Blog], timeout: float | None
+) -> None:
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait(
+            [stopping, *running], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        stopping.cancel()
+
+
+async def _finish(running: dict[asyncio.Task[PollReport], Blog], grace: float) -> None:
+    if not running:
+        return
+    _, late = await asyncio.wait(list(running), timeout=grace)
+    for task in late:
+        task.cancel()
+    results = await asyncio.gather(*running, return_exceptions=True)
+    if late:
+        log.warning("poller stopped: %d unfinished polls cancelled, leases released", len(late))
+    for blog, result in zip(running.values(), results, strict=True):
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            # The loop is ending already (stop or another failure): say what this one was.
+            log.error("poll %s failed during shutdown", blog.handle, exc_info=result)
 
 
 def topic_and_hub(

@@ -60,6 +60,21 @@ class BlogStore(Protocol):
         """Blogs whose next poll is due (never polled counts as due), gone ones excluded."""
         ...
 
+    async def claim_due_blogs(
+        self, now: datetime, limit: int, lease_seconds: float, worker: str
+    ) -> list[Blog]:
+        """Lease up to ``limit`` due blogs to ``worker`` for ``lease_seconds`` and return them.
+
+        Due as in :meth:`due_blogs`, and not leased (or leased until ``now`` or earlier: its
+        poller died). Concurrent claims, from this or other processes, never return the same
+        blog while its lease runs; never-polled blogs come first, then the longest overdue.
+        """
+        ...
+
+    async def release_blog_lease(self, blog_id: int, worker: str) -> bool:
+        """End ``worker``'s lease on the blog; False when it held none (lost or never had)."""
+        ...
+
 
 class EntryStore(Protocol):
     """Entries read from feeds."""

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from bridge.store.migrations import Migration, m0001_feeds, m0002_federation, m0003_backfeed
+from bridge.store.migrations import (
+    Migration,
+    m0001_feeds,
+    m0002_federation,
+    m0003_backfeed,
+    m0004_poll_leases,
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     m0001_feeds.MIGRATION,
     m0002_federation.MIGRATION,
     m0003_backfeed.MIGRATION,
+    m0004_poll_leases.MIGRATION,
 )
 
 __all__ = ["MIGRATIONS", "Migration"]

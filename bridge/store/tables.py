@@ -69,8 +69,8 @@ TABLES: tuple[Table, ...] = (
         "id",
         "id handle feed_url configured_feed_url settings from_config created_at meta status "
         "etag last_modified last_polled_at last_success_at next_poll_at poll_interval failures "
-        "last_error first_poll_done",
-        times="created_at last_polled_at last_success_at next_poll_at",
+        "last_error first_poll_done lease_until leased_by",
+        times="created_at last_polled_at last_success_at next_poll_at lease_until",
         jsons="settings meta",
         bools="from_config first_poll_done",
         identity="id",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bridge.entries import FeedMeta
 from bridge.errors import BlogExists, BlogNotFound, StoreError
@@ -122,6 +122,44 @@ class BlogRows(PostgresBase):
             limit,
         )
         return [_blog(row) for row in rows]
+
+    async def claim_due_blogs(
+        self, now: datetime, limit: int, lease_seconds: float, worker: str
+    ) -> list[Blog]:
+        """Lease up to ``limit`` due, unleased blogs to ``worker``; never-polled first.
+
+        ``FOR UPDATE SKIP LOCKED``: pollers claiming at the same moment pass over each
+        other's rows instead of queueing behind them; a row leased meanwhile fails the
+        re-checked condition and is skipped too.
+        """
+        rows = await self._rows(
+            "WITH due AS (SELECT id FROM blogs WHERE status <> 'gone' "
+            "AND (next_poll_at IS NULL OR next_poll_at <= $1) "
+            "AND (lease_until IS NULL OR lease_until <= $1) "
+            "ORDER BY next_poll_at NULLS FIRST, id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+            "UPDATE blogs SET lease_until = $3, leased_by = $4 FROM due "
+            "WHERE blogs.id = due.id RETURNING blogs.*",
+            ts(now),
+            limit,
+            ts(now + timedelta(seconds=lease_seconds)),
+            worker,
+        )
+        blogs = [_blog(row) for row in rows]
+        # RETURNING comes in no particular order.
+        blogs.sort(
+            key=lambda b: (b.feed.next_poll_at is not None, b.feed.next_poll_at or now, b.id)
+        )
+        return blogs
+
+    async def release_blog_lease(self, blog_id: int, worker: str) -> bool:
+        """End ``worker``'s lease on the blog; False when it held none."""
+        released = await self._execute(
+            "UPDATE blogs SET lease_until = NULL, leased_by = NULL "
+            "WHERE id = $1 AND leased_by = $2",
+            blog_id,
+            worker,
+        )
+        return released > 0
 
     # -- keys ---------------------------------------------------------------------------
 

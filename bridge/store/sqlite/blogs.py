@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from bridge.entries import FeedMeta
@@ -134,6 +134,35 @@ class BlogRows(SQLiteBase):
         )
         return [_blog(row) for row in rows]
 
+    async def claim_due_blogs(
+        self, now: datetime, limit: int, lease_seconds: float, worker: str
+    ) -> list[Blog]:
+        """Lease up to ``limit`` due, unleased blogs to ``worker``; never-polled first."""
+        until = now + timedelta(seconds=lease_seconds)
+        async with self.transaction():
+            # One statement under BEGIN IMMEDIATE: another process on the same file waits
+            # for our commit and then sees the leases.
+            rows = await self.db.execute_fetchall(
+                "UPDATE blogs SET lease_until = ?, leased_by = ? WHERE id IN ("
+                "SELECT id FROM blogs WHERE status != 'gone' "
+                "AND (next_poll_at IS NULL OR next_poll_at <= ?) "
+                "AND (lease_until IS NULL OR lease_until <= ?) "
+                "ORDER BY next_poll_at IS NOT NULL, next_poll_at, id LIMIT ?) RETURNING *",
+                (ts(until), worker, ts(now), ts(now), limit),
+            )
+        blogs = [_blog(row) for row in rows]
+        # RETURNING comes in no particular order.
+        blogs.sort(key=_due_order)
+        return blogs
+
+    async def release_blog_lease(self, blog_id: int, worker: str) -> bool:
+        """End ``worker``'s lease on the blog; False when it held none."""
+        cursor = await self._write(
+            "UPDATE blogs SET lease_until = NULL, leased_by = NULL WHERE id = ? AND leased_by = ?",
+            (blog_id, worker),
+        )
+        return cursor.rowcount > 0
+
     # -- keys ---------------------------------------------------------------------------
 
     async def get_keypair(self, owner: str) -> KeyPair | None:
@@ -196,6 +225,11 @@ class BlogRows(SQLiteBase):
             (ts(before),),
         )
         return [_websub(row) for row in rows]
+
+
+def _due_order(blog: Blog) -> tuple[bool, datetime, int]:
+    due = blog.feed.next_poll_at
+    return (due is not None, due or datetime.min.replace(tzinfo=UTC), blog.id)
 
 
 def _settings_json(settings: BlogSettings) -> str:
