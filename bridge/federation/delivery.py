@@ -27,6 +27,7 @@ same delivery is signed again with draft-cavage at once. What worked is remember
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections import OrderedDict
@@ -204,7 +205,7 @@ class Deliverer:
             private_pem=keypair.private_pem,
             now=ctx.clock(),
         )
-        timeout = aiohttp.ClientTimeout(total=self.timeout or ctx.config.limits.delivery_timeout)
+        timeout = self._timeout(self.timeout or ctx.config.limits.delivery_timeout)
         try:
             async with ctx.remote.post(
                 inbox,
@@ -223,6 +224,11 @@ class Deliverer:
         except aiohttp.ClientError as exc:
             await self._failed(ctx, host)
             raise RetryLater(f"{type(exc).__name__} talking to {inbox}: {exc}") from exc
+
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=seconds)
 
     async def _judge(
         self,
@@ -268,7 +274,10 @@ class Deliverer:
 async def _drain(response: aiohttp.ClientResponse) -> None:
     """Read a small answer to its end (the connection goes back to the pool); leave a large
     one unread (the connection is closed instead of reading what nobody needs)."""
-    if (response.content_length or 0) > MAX_ANSWER_BYTES:
+    length = response.content_length
+    if length == 0:
+        return  # the usual 202: nothing to read
+    if (length or 0) > MAX_ANSWER_BYTES:
         return
     size = 0
     async for chunk in response.content.iter_any():

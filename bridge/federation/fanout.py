@@ -8,7 +8,9 @@ from ``after``): it enqueues a ``deliver`` job per inbox and, when the page was 
 * memory stays flat however many followers a blog has (one page at a time);
 * every job is short, and progress is durable: a process killed mid-fan-out resumes at the
   page it was on;
-* re-running a page enqueues nothing twice (each delivery's dedupe key is activity + inbox).
+* re-running a page enqueues nothing twice (each delivery's dedupe key is activity + inbox);
+* a page's deliveries are enqueued host after host in turns (:func:`interleave_hosts`), so
+  the deliveries running at any moment go to many hosts rather than a few.
 
 Inboxes on hosts marked unavailable are skipped, as Mastodon skips them: a server that has
 failed every delivery for a week is not sent new work until it is heard from again.
@@ -17,6 +19,7 @@ failed every delivery for a week is not sent new work until it is heard from aga
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 from bridge.context import BridgeContext
@@ -63,6 +66,7 @@ async def run_fanout(ctx: BridgeContext, job: Job, page_size: int = PAGE_SIZE) -
             continue
         payload: dict[str, Any] = {"blog": blog.handle, "inbox": inbox, "activity_id": activity_id}
         jobs.append(NewJob(DELIVER, payload, dedupe_key=deliver_key(activity_id, inbox), host=host))
+    jobs = interleave_hosts(jobs)
     if len(inboxes) == page_size:
         jobs.append(fanout_job(blog_id, activity_id, inboxes[-1]))
     added = await ctx.store.enqueue(jobs, ctx.clock())  # one transaction: all or nothing
@@ -75,6 +79,27 @@ async def run_fanout(ctx: BridgeContext, job: Job, page_size: int = PAGE_SIZE) -
         added,
         skipped,
     )
+
+
+def interleave_hosts(jobs: list[NewJob]) -> list[NewJob]:
+    """The jobs in turns, one host after the other (each host's own jobs in their order).
+
+    The queue hands jobs out in the order they were enqueued, and a page of inboxes sorted
+    by URL puts each host's inboxes next to each other: claimed in that order, a few hosts
+    would take every slot up to their limit, each over several connections, while the
+    others wait. In turns, concurrent deliveries go to different hosts, and each host gets
+    its deliveries one after the other over the connection it already has.
+    """
+    by_host: dict[str | None, deque[NewJob]] = {}
+    for job in jobs:
+        by_host.setdefault(job.host, deque()).append(job)
+    turns: list[NewJob] = []
+    queues = list(by_host.values())
+    while queues:
+        for queue in queues:
+            turns.append(queue.popleft())
+        queues = [queue for queue in queues if queue]
+    return turns
 
 
 def _payload(payload: dict[str, Any]) -> tuple[int, str, str]:

@@ -6,8 +6,9 @@ needs:
 
 * private keys are parsed once (:func:`signing_key`): loading an RSA key from PEM validates it,
   which costs ~40 ms, a hundred times the signature itself;
-* :class:`OutboundSigner` signs in a small thread pool, one thread per core: RSA signing
-  releases the GIL, so signatures run beside the event loop instead of stalling it;
+* :class:`OutboundSigner` signs on a few threads, one per core: RSA signing releases the
+  GIL, so signatures run beside the event loop instead of stalling it; results come back
+  to the loop in batches (one wake-up for all that finished meanwhile);
 * :class:`HostMemory` keeps what is known of each host, among it the "double-knock" memory:
   which scheme it accepted (RFC 9421 is tried first where nothing is known; a host that
   refuses it gets draft-cavage).
@@ -24,9 +25,10 @@ import asyncio
 import base64
 import functools
 import os
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -127,7 +129,7 @@ def _cavage(
     ]
     more: dict[str, str] = {}
     if request.carries_body:
-        more["Digest"] = digest_header(request.body or b"")
+        more["Digest"] = _digest(request.body or b"")
         fields += [("digest", more["Digest"]), *_optional(request)]
     data = "\n".join(f"{name}: {value}" for name, value in fields)
     signed = rsa_sign(key, data.encode("utf-8", "surrogateescape"), "rsa-v1_5-sha256")
@@ -148,7 +150,7 @@ def _rfc9421(
     components = [("@method", request.method), ("@target-uri", request.target_uri)]
     more: dict[str, str] = {}
     if request.carries_body:
-        more["Content-Digest"] = content_digest_header(request.body or b"")
+        more["Content-Digest"] = _content_digest(request.body or b"")
         components += [("content-digest", more["Content-Digest"]), *_optional(request)]
     if not key_id.isascii() or not key_id.isprintable():
         raise MalformedSignature(f"key id {key_id!r} cannot be a structured-field string")
@@ -164,6 +166,12 @@ def _rfc9421(
     more["Signature-Input"] = f"sig1={inner}{params}"
     more["Signature"] = f"sig1=:{base64.b64encode(signed).decode('ascii')}:"
     return more
+
+
+# A fan-out sends one body to every inbox: its digests are computed once, not per inbox (a
+# bytes object keeps its hash, so looking the same body up again costs next to nothing).
+_digest = functools.lru_cache(maxsize=64)(digest_header)
+_content_digest = functools.lru_cache(maxsize=64)(content_digest_header)
 
 
 def _quote(text: str) -> str:
@@ -185,11 +193,22 @@ def get_signer(private_pem: str, key_id: str, clock: Clock) -> Signer:
 
 
 class OutboundSigner:
-    """Signs requests on a thread pool sized to the machine (RSA releases the GIL)."""
+    """Signs requests on a few threads beside the event loop (RSA releases the GIL).
+
+    Requests go to the threads through one queue, and finished signatures come back to the
+    event loop in batches: a thread that finishes one while the loop has not yet collected
+    the previous ones adds it to those instead of waking the loop again. Under load that is
+    one wake-up (a pipe write, a read, a callback) for many signatures instead of one each,
+    and without holding any signature back to fill a batch.
+    """
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads or os.cpu_count() or 1
-        self._pool: ThreadPoolExecutor | None = None
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        # Finished work per event loop, waiting for that loop to collect it.
+        self._done: dict[asyncio.AbstractEventLoop, list[tuple[_Work, _Result]]] = {}
 
     async def sign(
         self,
@@ -204,8 +223,6 @@ class OutboundSigner:
         now: datetime,
     ) -> dict[str, str]:
         """:func:`signed_headers` off the event loop, with the key parsed once."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="feedfed-sign")
 
         def sign() -> dict[str, str]:
             # The key is parsed here too: the first use of a key costs ~40 ms of CPU.
@@ -214,13 +231,70 @@ class OutboundSigner:
                 scheme, method, url, headers, body, key_id=key_id, key=key, now=now
             )
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, sign)
+        loop = asyncio.get_running_loop()
+        work = _Work(loop, loop.create_future(), sign)
+        if not self._workers:
+            self._start()
+        self._queue.put(work)
+        return await work.future
+
+    def _start(self) -> None:
+        for n in range(self.threads):
+            thread = threading.Thread(target=self._serve, name=f"feedfed-sign_{n}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+
+    def _serve(self) -> None:
+        while (work := self._queue.get()) is not None:
+            if work.future.cancelled():
+                continue  # its delivery gave up while it waited
+            try:
+                result: _Result = (work.call(), None)
+            except Exception as exc:  # noqa: BLE001 - not swallowed: raised in the awaiting delivery
+                result = (None, exc)
+            with self._lock:
+                waiting = self._done.setdefault(work.loop, [])
+                waiting.append((work, result))
+                wake = len(waiting) == 1
+            if wake:
+                try:
+                    work.loop.call_soon_threadsafe(self._collect, work.loop)
+                except RuntimeError:
+                    # The loop closed while we signed: nobody is left to await the result.
+                    with self._lock:
+                        self._done.pop(work.loop, None)
+
+    def _collect(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            finished = self._done.pop(loop, [])
+        for work, (value, error) in finished:
+            if work.future.cancelled():
+                continue
+            if error is not None:
+                work.future.set_exception(error)
+            else:
+                assert value is not None
+                work.future.set_result(value)
 
     def close(self) -> None:
         """Stop the threads (waiting for signatures under way)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        workers, self._workers = self._workers, []
+        for _ in workers:
+            self._queue.put(None)
+        for thread in workers:
+            thread.join()
+
+
+_Result = tuple[dict[str, str] | None, Exception | None]
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One signature to make, and where its result goes."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[dict[str, str]]
+    call: Callable[[], dict[str, str]]
 
 
 class HostMemory:

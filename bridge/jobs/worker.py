@@ -5,15 +5,18 @@ One :class:`JobWorker` per process runs every job kind it has a handler for:
 * it claims batches under a lease (``JobStore.claim_jobs``) and renews the lease of every job
   it holds, so a job whose process died is taken over once the lease runs out;
 * at most ``concurrency`` jobs run at once, and at most ``per_host_limit`` of them talk to the
-  same remote host: a slow server cannot hold every slot. Jobs claimed for a host that is at
-  its limit wait in a small local queue (the host is left out of further claims meanwhile);
+  same remote host: a slow server cannot hold every slot. Claimed jobs wait in a small local
+  queue until they may start: up to ``concurrency`` of them ready for the next free slot (a
+  finished job is followed at once, not after a round trip to the queue), and those of a
+  host at its limit (such a host is left out of further claims meanwhile);
 * outcomes: a handler that returns is done; :class:`~bridge.errors.RetryLater` is retried on
   the :class:`~bridge.jobs.retry.RetryPolicy` schedule (buried once exhausted);
   :class:`~bridge.errors.Rejected` is buried at once; any other exception is a bug: logged with
   its traceback and retried like a transient failure, so no job is ever lost to one;
 * outcomes are written in batches, one transaction for all the jobs that ended while the
-  previous batch was being written (a job's slot is free at once; the job stays claimed
-  until its outcome is stored), which spares the queue a commit per job;
+  previous batch was being written, the successes in one statement
+  (``JobStore.finish_jobs``); a job's slot is free at once, the job stays claimed until its
+  outcome is stored. This spares the queue a commit, and a statement, per job;
 * it wakes when this process enqueues (``ctx.jobs_ready``), when a slot frees up, or every
   ``poll_interval`` seconds (retries come due with time);
 * on stop it claims nothing more, lets running jobs finish for ``shutdown_grace`` seconds,
@@ -196,17 +199,33 @@ class JobWorker:
     # claiming and starting
 
     def _free_slots(self) -> int:
-        if sum(len(queue) for queue in self._waiting.values()) >= self._max_waiting:
-            return 0
-        return self.concurrency - len(self._running)
+        """How many jobs to claim: enough to fill the idle slots and to keep ``concurrency``
+        more ready to start the moment a slot frees up, so that a finished job's successor
+        does not wait for a round trip to the queue (on a busy event loop that round trip
+        takes milliseconds, and the slot would idle meanwhile). Jobs waiting for a host at
+        its limit are not ready; they count only against the cap on waiting jobs."""
+        waiting = ready = 0
+        for host, queue in self._waiting.items():
+            waiting += len(queue)
+            if host is None:
+                ready += len(queue)
+            else:
+                ready += min(len(queue), max(0, self.per_host_limit - self._per_host[host]))
+        room = self._max_waiting - waiting
+        return min(room, 2 * self.concurrency - len(self._running) - ready)
 
     async def _claim(self) -> bool:
         """Claim what fits; True when the queue had no more due jobs for us."""
         limit = self._free_slots()
         if limit <= 0:
             return False
-        busy = {host for host, n in self._per_host.items() if n >= self.per_host_limit}
-        busy.update(host for host in self._waiting if host is not None)
+        # A host whose running and waiting jobs fill its limit gets nothing more: what we
+        # hold of it could not start sooner anyway.
+        load = Counter(self._per_host)
+        for host, queue in self._waiting.items():
+            if host is not None:
+                load[host] += len(queue)
+        busy = {host for host, n in load.items() if n >= self.per_host_limit}
         jobs = await self.ctx.store.claim_jobs(
             self.handlers.keys(),
             self.ctx.clock(),
@@ -253,7 +272,10 @@ class JobWorker:
             self._held.pop(job.id, None)
             log.error("job %d (%s): no outcome: %r", job.id, job.kind, error, exc_info=error)
         self._start_ready()
-        self._freed.set()
+        # The claim loop wakes only when a batch is worth claiming: waking it for every
+        # finished job would cost more loop time than the job's own bookkeeping.
+        if self._free_slots() >= self._refill:
+            self._freed.set()
 
     async def _sleep(
         self, stop: asyncio.Event, timeout: float | None, helpers: tuple[asyncio.Task[None], ...]
@@ -329,12 +351,16 @@ class JobWorker:
         if not batch:
             return
         store = self.ctx.store
+        done = [(o.job.id, o.at, o.status) for o in batch if o.state == "done"]
+        failed = [o for o in batch if o.state != "done"]
         try:
+            if not failed:
+                await store.finish_jobs(done)  # one statement: atomic by itself
+                return
             async with store.transaction():
-                for o in batch:
-                    if o.state == "done":
-                        await store.finish_job(o.job.id, o.at, o.status)
-                    elif o.state == "retry" and o.run_at is not None:
+                await store.finish_jobs(done)
+                for o in failed:
+                    if o.state == "retry" and o.run_at is not None:
                         await store.retry_job(o.job.id, o.at, o.run_at, o.status, o.error)
                     else:
                         await store.bury_job(o.job.id, o.at, o.status, o.error)

@@ -121,6 +121,16 @@ async def test_jobs_claim_retry_finish(store: Store) -> None:
     assert await store.prune_jobs(T0 + timedelta(days=1)) == 1
 
 
+async def test_enqueue_counts_only_the_jobs_it_added(store: Store) -> None:
+    first = [NewJob("deliver", {"n": n}, dedupe_key=f"e{n}", host="a.example") for n in range(3)]
+    assert await store.enqueue(first, T0) == 3
+    again = [first[1], NewJob("deliver", {"n": 9}, dedupe_key="e9"), first[2], NewJob("x", {})]
+    assert await store.enqueue(again, T0) == 2, "one new keyed job and one without a key"
+    assert await store.enqueue([], T0) == 0
+    queued = await store.claim_jobs(["deliver", "x"], T0, 10, 60, "w")
+    assert [j.payload.get("n") for j in queued] == [0, 1, 2, 9, None], "ids follow the order"
+
+
 async def test_finish_jobs_marks_a_batch_done_each_with_its_own_time_and_status(
     store: Store,
 ) -> None:

@@ -26,17 +26,17 @@ from bridge.activitypub.urls import Urls, entry_slug
 from bridge.appkeys import CONTEXT
 from bridge.context import BridgeContext
 from bridge.entries import FeedEntry
-from bridge.errors import Rejected, RetryLater
+from bridge.errors import Rejected, RetryLater, UnsupportedURL
 from bridge.federation import followers_sync, inbox
 from bridge.federation.delivery import Deliverer, enqueue_direct
-from bridge.federation.fanout import run_fanout
+from bridge.federation.fanout import interleave_hosts, run_fanout
 from bridge.federation.followers_sync import sync_url
-from bridge.federation.outbound import host_of, signed_headers, signing_key
+from bridge.federation.outbound import OutboundSigner, host_of, signed_headers, signing_key
 from bridge.federation.outbox import ChangeKind, record_change
 from bridge.ingest.parse import parse_feed
 from bridge.jobs import DELIVER, FANOUT
 from bridge.jobs.worker import JobWorker
-from bridge.store.base import Blog, Follower, Job, KeyPair, NewBlog, OutboxActivity
+from bridge.store.base import Blog, Follower, Job, KeyPair, NewBlog, NewJob, OutboxActivity
 from bridge.store.sqlite import SQLiteStore
 from bridge.web import routes as ap_routes
 from tests.conftest import TALKABOUT, FakeClock, make_config
@@ -722,3 +722,95 @@ async def test_the_partial_followers_collection_answers_signed_requests_only(
     assert (await mine.fetch(url))[0] == 403
     missing = sync_url(bridge.ctx.urls, "nobody")
     assert (await theirs.fetch(missing))[0] == 404
+
+
+async def test_the_signing_threads_sign_many_at_once_and_hand_back_errors(
+    keypair: KeyPair,
+) -> None:
+    signer = OutboundSigner(threads=2)
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    headers = {"Content-Type": "application/activity+json"}
+    key_id = "https://bridge.test/users/talkabout#main-key"
+    try:
+        inboxes = [f"https://h{n}.test/users/u{n}/inbox" for n in range(40)]
+        signed = await asyncio.gather(
+            *(
+                signer.sign(
+                    "rfc9421",
+                    "POST",
+                    inbox,
+                    headers,
+                    b"{}",
+                    key_id=key_id,
+                    private_pem=keypair.private_pem,
+                    now=now,
+                )
+                for inbox in inboxes
+            )
+        )
+        key = signing_key(keypair.private_pem)
+        for inbox, result in zip(inboxes, signed, strict=True):
+            expected = signed_headers(
+                "rfc9421", "POST", inbox, headers, b"{}", key_id=key_id, key=key, now=now
+            )
+            assert result == expected, "each delivery gets its own request's signature"
+        with pytest.raises(UnsupportedURL):
+            await signer.sign(
+                "cavage",
+                "POST",
+                "not a url",
+                headers,
+                b"{}",
+                key_id=key_id,
+                private_pem=keypair.private_pem,
+                now=now,
+            )
+        # A delivery that gives up while its signature waits does not disturb the others.
+        doomed = asyncio.ensure_future(
+            signer.sign(
+                "cavage",
+                "POST",
+                inboxes[0],
+                headers,
+                b"{}",
+                key_id=key_id,
+                private_pem=keypair.private_pem,
+                now=now,
+            )
+        )
+        doomed.cancel()
+        after = await signer.sign(
+            "cavage",
+            "POST",
+            inboxes[1],
+            headers,
+            b"{}",
+            key_id=key_id,
+            private_pem=keypair.private_pem,
+            now=now,
+        )
+        assert "Signature" in after and after["Host"] == "h1.test"
+    finally:
+        signer.close()
+    assert signer._workers == [], "close stops the threads"
+
+
+def test_a_page_is_enqueued_host_after_host_in_turns() -> None:
+    def new(inbox: str) -> NewJob:
+        return NewJob(DELIVER, {"inbox": inbox}, host=host_of(inbox))
+
+    page = [
+        *(new(f"https://a.test/u/{n}/inbox") for n in range(3)),
+        new("https://b.test/inbox"),
+        *(new(f"https://c.test/u/{n}/inbox") for n in range(2)),
+    ]
+    turns = [job.payload["inbox"] for job in interleave_hosts(page)]
+    assert turns == [
+        "https://a.test/u/0/inbox",
+        "https://b.test/inbox",
+        "https://c.test/u/0/inbox",
+        "https://a.test/u/1/inbox",
+        "https://c.test/u/1/inbox",
+        "https://a.test/u/2/inbox",
+    ]
+    assert interleave_hosts([]) == []

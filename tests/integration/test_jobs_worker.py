@@ -484,3 +484,66 @@ async def test_a_failing_store_stops_the_worker_and_loses_no_job(
         assert ran == [job_id, job_id]
     finally:
         await reopened.close()
+
+
+async def test_the_next_jobs_are_claimed_ahead_but_never_more_than_twice_the_slots(
+    ctx: BridgeContext,
+) -> None:
+    """With every slot busy the worker already holds the jobs that follow (a finished job's
+    successor starts without a round trip to the queue), but no more than ``concurrency``
+    of them, and a host at its limit gets nothing claimed beyond it."""
+    release = asyncio.Event()
+    running = 0
+    peak = 0
+
+    async def handler(ctx: BridgeContext, job: Job) -> int | None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        running -= 1
+        return 200
+
+    hostless = [job(n) for n in range(10)]
+    one_host = [job(100 + n, "one.test") for n in range(6)]
+    await enqueue(ctx, *hostless, *one_host)
+    async with working(ctx, {"echo": handler}, concurrency=3, per_host_limit=2):
+
+        async def held() -> int:
+            counts = {(c.kind, c.state): c.count for c in await ctx.store.job_counts()}
+            return counts.get(("echo", "running"), 0)
+
+        await until(lambda: _true(running == 3))
+        await asyncio.sleep(0.1)  # time for any further claim
+        assert await held() == 6, "3 running and 3 more ready"
+        release.set()
+        await until(lambda: _true_async_count(ctx, "done", 16))
+    assert peak == 3
+
+
+async def _true_async_count(ctx: BridgeContext, state: str, count: int) -> bool:
+    counts = {(c.kind, c.state): c.count for c in await ctx.store.job_counts()}
+    return counts.get(("echo", state), 0) == count
+
+
+async def test_a_batch_of_outcomes_mixing_success_and_failure_is_written_whole(
+    ctx: BridgeContext,
+) -> None:
+    async def handler(ctx: BridgeContext, job: Job) -> int | None:
+        n = job.payload["n"]
+        if n % 3 == 1:
+            raise RetryLater("busy", 503)
+        if n % 3 == 2:
+            raise Rejected("gone", 404)
+        return 202
+
+    ids = await enqueue(ctx, *(job(n) for n in range(9)))
+    async with working(ctx, {"echo": handler}):
+        for n, job_id in enumerate(ids):
+            state = ("done", "queued", "dead")[n % 3]
+            if state == "queued":
+                found = await job_in(ctx, job_id, "queued")
+                assert found.attempts == 1 and found.last_status == 503
+            else:
+                found = await job_in(ctx, job_id, state)
+                assert found.last_status == (202 if state == "done" else 404)
