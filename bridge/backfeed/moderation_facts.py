@@ -11,9 +11,11 @@ cannot be read leaves its count unknown, which scores nothing: many servers hide
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Final
 
 from bridge.backfeed.moderation import (
@@ -23,6 +25,7 @@ from bridge.backfeed.moderation import (
     account_age_days,
     is_duplicate,
     moderate,
+    normalize_text,
 )
 from bridge.backfeed.sanitize import html_to_text
 from bridge.config import Config
@@ -55,6 +58,11 @@ class Candidate:
     received_before: datetime
     """The author's server counts as known if it was heard from before this."""
 
+    @cached_property
+    def text_hash(self) -> str:
+        """:func:`text_hash` of the HTML (stored with the comment, compared for duplicates)."""
+        return text_hash(self.html)
+
 
 def policy_for(config: Config, blog: Blog) -> Policy:
     """The blog's moderation policy: its mode, the operator's ``[moderation]`` settings.
@@ -77,24 +85,42 @@ def policy_for(config: Config, blog: Blog) -> Policy:
     )
 
 
+def text_hash(html: str) -> str:
+    """What duplicates are compared by (stored with each comment): a hash of the sanitised
+    HTML as rendered to text and normalised (:func:`~bridge.backfeed.moderation.normalize_text`),
+    so a stored comment compares like a new one. An empty text hashes to ``""``, which
+    :func:`verdict_for` never compares."""
+    normalized = normalize_text(html_to_text(html))
+    if not normalized:
+        return ""
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
 async def verdict_for(ctx: BridgeContext, candidate: Candidate) -> Verdict:
     """The state the comment starts in, and why."""
     now = ctx.clock()
     policy = policy_for(ctx.config, candidate.blog)
     actor_id = candidate.actor.id
     severity = await ctx.store.domain_block_severity(host_of(actor_id))
-    blocked = severity == "block" or await ctx.store.is_actor_blocked(actor_id)
     window = timedelta(seconds=policy.duplicate_window)
-    earlier = await ctx.store.comments_by_author_since(actor_id, now - max(window, _HOUR))
-    same_post = [
-        (html_to_text(c.content_html), c.received_at)
-        for c in earlier
-        if c.entry_id == candidate.entry_id and c.state != "deleted"
-    ]
-    # Both sides as rendered, so a stored comment compares like the new one.
-    rendered = html_to_text(candidate.html)
-    duplicate = is_duplicate(rendered, same_post, now, policy.duplicate_window)
-    facts = await author_facts(ctx, candidate, [c.received_at for c in earlier])
+    digest = candidate.text_hash
+    standing = await ctx.store.author_standing(
+        actor_id,
+        candidate.blog.id,
+        candidate.entry_id,
+        digest or None,
+        now - _HOUR,
+        now - window,
+        now + window,
+    )
+    blocked = severity == "block" or standing.blocked
+    duplicate = standing.duplicate
+    if digest and not duplicate and standing.unhashed:
+        # Comments stored without a hash are compared by their text, as rendered.
+        rendered = html_to_text(candidate.html)
+        earlier = [(html_to_text(html), now) for html in standing.unhashed]
+        duplicate = is_duplicate(rendered, earlier, now, policy.duplicate_window)
+    facts = await author_facts(ctx, candidate, standing.recent, standing.published_before)
     return moderate(
         candidate.text,
         candidate.html,
@@ -108,11 +134,11 @@ async def verdict_for(ctx: BridgeContext, candidate: Candidate) -> Verdict:
 
 
 async def author_facts(
-    ctx: BridgeContext, candidate: Candidate, recent: list[datetime]
+    ctx: BridgeContext, candidate: Candidate, recent: tuple[datetime, ...], approved: bool
 ) -> AuthorFacts:
-    """Account age, counts, earlier approval, recent comments, whether the server is known."""
+    """Account age, counts, whether the server is known, with the author's recent comment
+    times and earlier approval as the store gave them."""
     actor = candidate.actor
-    approved = await ctx.store.author_has_published(candidate.blog.id, actor.id)
     known = await ctx.store.origin_seen_before(candidate.origin, candidate.received_before)
     followers = statuses = None
     if not approved:
@@ -123,7 +149,7 @@ async def author_facts(
         followers_count=followers,
         statuses_count=statuses,
         previously_approved=approved,
-        recent_comment_times=tuple(recent),
+        recent_comment_times=recent,
         known_domain=known,
     )
 

@@ -46,7 +46,7 @@ from bridge.backfeed.comments import (
     note_text,
     parse_note,
 )
-from bridge.backfeed.moderation_facts import Candidate, policy_for, verdict_for
+from bridge.backfeed.moderation_facts import Candidate, policy_for, text_hash, verdict_for
 from bridge.backfeed.threads import WalkLimits, walk_up
 from bridge.context import BridgeContext
 from bridge.errors import (
@@ -70,15 +70,21 @@ async def on_create(ctx: BridgeContext, inbound: InboundActivity) -> str:
     document = await _own_object(ctx, inbound, inbound.payload.get("object"))
     note = parse_note(document)
     origin.check_authored(ctx, inbound, note.object_id, note.attributed_to)
-    return await take_note(ctx, document, received_before=inbound.received_at)
+    return await take_note(ctx, document, received_before=inbound.received_at, note=note)
 
 
 async def take_note(
-    ctx: BridgeContext, document: Mapping[str, Any], *, received_before: datetime | None = None
+    ctx: BridgeContext,
+    document: Mapping[str, Any],
+    *,
+    received_before: datetime | None = None,
+    note: IncomingNote | None = None,
 ) -> str:
     """Store a note whose origin was checked (signed by its author, or fetched from its
-    origin): as a comment where it answers one of our threads, else as a mention."""
-    note = parse_note(document)
+    origin): as a comment where it answers one of our threads, else as a mention.
+
+    ``note`` is ``document`` parsed, when the caller has parsed it already."""
+    note = parse_note(document) if note is None else note
     author = note.attributed_to
     if author is None:
         raise OriginMismatch(f"note {note.object_id[:200]} names no author")
@@ -96,7 +102,7 @@ async def take_note(
         target = await target_of(ctx, note.in_reply_to)
     if target is None:
         return await record_mention(ctx, note)
-    comment = await store_comment(ctx, target, document, before)
+    comment = await store_comment(ctx, target, document, before, note)
     more = f" after {walked} fetched parent(s)" if walked else ""
     return f"comment {comment.object_id} on @{target.blog.handle}: {comment.state}{more}"
 
@@ -141,7 +147,7 @@ async def complete_thread(ctx: BridgeContext, parent_id: str) -> int:
         if target is None:
             break
         try:
-            await store_comment(ctx, target, document, now)
+            await store_comment(ctx, target, document, now, note)
         except ActivityIgnored as reason:
             log.info("thread above %s stops at %s: %s", parent_id[:200], note.object_id, reason)
             break
@@ -150,14 +156,19 @@ async def complete_thread(ctx: BridgeContext, parent_id: str) -> int:
 
 
 async def store_comment(
-    ctx: BridgeContext, target: Target, document: Mapping[str, Any], received_before: datetime
+    ctx: BridgeContext,
+    target: Target,
+    document: Mapping[str, Any],
+    received_before: datetime,
+    note: IncomingNote | None = None,
 ) -> Comment:
-    """Moderate and store one note as a comment under ``target``.
+    """Moderate and store one note as a comment under ``target`` (``note`` is ``document``
+    parsed, when the caller has parsed it already).
 
     Raises :class:`ActivityIgnored` when its author or server is blocked (nothing stored)
     or when it is stored already.
     """
-    note = parse_note(document)
+    note = parse_note(document) if note is None else note
     if note.attributed_to is None:
         raise OriginMismatch(f"note {note.object_id[:200]} names no author")
     actor = await get_actor(ctx, note.attributed_to)
@@ -191,6 +202,7 @@ async def store_comment(
             score=verdict.score,
             reasons=verdict.reasons,
             source=dict(document),
+            text_hash=candidate.text_hash,
         ),
         now,
     )
@@ -248,7 +260,7 @@ async def on_update(ctx: BridgeContext, inbound: InboundActivity) -> str:
     html = comment_html(note)
     updated = note.updated or ctx.clock()
     edited = await ctx.store.edit_comment(
-        note.object_id, html, note.summary, updated, dict(document)
+        note.object_id, html, note.summary, updated, dict(document), text_hash(html)
     )
     if edited is None:
         raise ActivityIgnored(f"comment {note.object_id[:200]} is deleted")

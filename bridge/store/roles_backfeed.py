@@ -23,6 +23,7 @@ ReactionKind = Literal["like", "boost", "mention"]
 __all__ = [
     "ActorBlock",
     "ActorBlockStore",
+    "AuthorStanding",
     "BlockSeverity",
     "Comment",
     "CommentOrigin",
@@ -60,6 +61,8 @@ class NewComment:
 
     ``parent_id`` is what it answers: the post's object id, or another comment's object id.
     ``source`` is the Note as received (kept for re-rendering and for the sinks).
+    ``text_hash`` identifies the text as moderation compares it (see
+    :meth:`CommentStore.author_standing`); None when the writer did not compute one.
     """
 
     blog_id: int
@@ -77,6 +80,27 @@ class NewComment:
     reasons: tuple[str, ...] = ()
     origin: CommentOrigin = "fediverse"
     source: dict[str, Any] = field(default_factory=dict)
+    text_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthorStanding:
+    """What moderation asks the store about a new comment's author, answered in one query."""
+
+    blocked: bool
+    """The actor is blocked (domain blocks are asked of the ``BlockStore``)."""
+    published_before: bool
+    """The actor has a published comment on the blog."""
+    recent: tuple[datetime, ...]
+    """When the actor's comments (any state, every blog) since ``recent_since`` arrived, in
+    no particular order."""
+    duplicate: bool
+    """A live comment of the actor on the same post, received within the window, has the
+    same ``text_hash``."""
+    unhashed: tuple[str, ...]
+    """The HTML of the actor's live comments on the post within the window that were stored
+    without a hash (before migration 5, or by a writer that computed none): the caller
+    compares those texts itself."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +127,7 @@ class Comment:
     received_at: datetime
     updated: datetime | None = None
     deleted_at: datetime | None = None
+    text_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,8 +198,10 @@ class CommentStore(Protocol):
         summary: str | None,
         updated: datetime,
         source: dict[str, Any],
+        text_hash: str | None = None,
     ) -> Comment | None:
-        """Replace a comment's text (an ``Update``); None when unknown or deleted.
+        """Replace a comment's text (an ``Update``) and its ``text_hash``; None when unknown
+        or deleted.
 
         An edit dated no later than the last one applied changes nothing (Updates can arrive
         out of order): the comment comes back as stored, its ``updated`` unlike the one given.
@@ -232,6 +259,23 @@ class CommentStore(Protocol):
 
     async def author_has_published(self, blog_id: int, actor_id: str) -> bool:
         """Whether the actor has a published comment on this blog (a known commenter)."""
+        ...
+
+    async def author_standing(
+        self,
+        actor_id: str,
+        blog_id: int,
+        entry_id: str,
+        text_hash: str | None,
+        recent_since: datetime,
+        similar_from: datetime,
+        similar_until: datetime,
+    ) -> AuthorStanding:
+        """The actor's standing for moderating a new comment on ``entry_id`` of ``blog_id``,
+        in one round trip: blocked, published before, arrival times of its comments since
+        ``recent_since``, and whether a live comment on the same post received between
+        ``similar_from`` and ``similar_until`` (inclusive) has ``text_hash`` (never, when
+        ``text_hash`` is None), with the texts of those stored unhashed."""
         ...
 
 

@@ -8,6 +8,7 @@ from bridge.store.migrations import (
     m0002_federation,
     m0003_backfeed,
     m0004_poll_leases,
+    m0005_comment_text_hash,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -15,6 +16,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0002_federation.MIGRATION,
     m0003_backfeed.MIGRATION,
     m0004_poll_leases.MIGRATION,
+    m0005_comment_text_hash.MIGRATION,
 )
 
 __all__ = ["MIGRATIONS", "Migration"]

@@ -146,7 +146,7 @@ TABLES: tuple[Table, ...] = (
         "id",
         "id slug blog_id entry_id object_id parent_id author_id author_name author_handle "
         "author_url author_avatar content_html summary url language published state score "
-        "reasons origin source received_at updated deleted_at",
+        "reasons origin source received_at updated deleted_at text_hash",
         times="published received_at updated deleted_at",
         jsons="reasons source",
         identity="id",

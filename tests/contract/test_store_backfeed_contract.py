@@ -21,6 +21,7 @@ from bridge.store.base import (
     Store,
     item_slug,
 )
+from bridge.store.roles_backfeed import AuthorStanding
 from tests.contract.conftest import T0
 
 POST = "https://blog.example/2026/01/hallo-welt/"
@@ -324,6 +325,58 @@ async def test_comments_by_author_since(store: Store) -> None:
     assert await store.comments_by_author_since(ANNA, T0 + timedelta(minutes=5)) == [spam, gone]
     assert await store.comments_by_author_since(ANNA, T0 + timedelta(hours=1)) == []
     assert await store.comments_by_author_since("https://x.example/u/nobody", T0) == []
+
+
+async def test_author_standing(store: Store) -> None:
+    talk, other = await blog_pair(store)
+    window = (T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+
+    def standing(text_hash: str | None, since: Any = T0, blog: Any = talk) -> Any:
+        return store.author_standing(ANNA, blog.id, POST, text_hash, since, *window)
+
+    nobody = await standing("h1")
+    assert nobody == AuthorStanding(False, False, (), False, ())
+
+    first = await added(store, comment(talk, 1, text_hash="h1"), T0)
+    await added(
+        store,
+        comment(other, 2, state="spam", text_hash="h2", entry_id=OTHER_POST),
+        T0 + timedelta(minutes=5),
+    )
+    await added(store, comment(talk, 3, text_hash="h1", entry_id=OTHER_POST), T0)
+    await added(store, comment(talk, 4, author=person(BEN), object_id=f"{BEN}/s/4"), T0)
+    late = T0 + timedelta(hours=2)
+    await added(store, comment(talk, 5, state="held", text_hash="h5"), late)
+
+    found = await standing("h1")
+    assert (found.blocked, found.published_before, found.duplicate) == (False, True, True)
+    # Every state and blog counts for the rate; ``since`` itself counts.
+    assert sorted(found.recent) == [T0, T0, T0 + timedelta(minutes=5), late]
+    assert found.unhashed == ()
+    since_later = await standing("h1", since=T0 + timedelta(minutes=1))
+    assert sorted(since_later.recent) == [T0 + timedelta(minutes=5), late]
+    # Another text, another post's text, one outside the window, none: no duplicate.
+    assert not (await standing("h2")).duplicate
+    assert not (await standing("h5")).duplicate
+    assert not (await standing(None)).duplicate
+    assert not (await standing("h1", blog=other)).published_before
+
+    # A deleted comment is no duplicate any more.
+    await store.delete_comment(first.object_id, T0 + timedelta(minutes=30))
+    assert not (await standing("h1")).duplicate
+
+    # Comments stored without a hash come back as text, for the caller to compare.
+    await added(store, comment(talk, 6, content_html="<p>alt</p>"), T0 + timedelta(minutes=1))
+    assert (await standing("h1")).unhashed == ("<p>alt</p>",)
+
+    # An edit replaces the hash; a block shows.
+    await store.edit_comment(
+        comment(talk, 6).object_id, "<p>neu</p>", None, T0 + timedelta(minutes=2), {}, "h6"
+    )
+    assert (await standing("h6")).duplicate
+    assert (await standing("h1")).unhashed == ()
+    await store.block_actor(ANNA, "spam", T0)
+    assert (await standing("h1")).blocked
 
 
 async def test_author_has_published(store: Store) -> None:

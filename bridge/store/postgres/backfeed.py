@@ -9,9 +9,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from bridge.errors import StoreError
 from bridge.store.postgres.connection import PostgresBase, Row, ts
 from bridge.store.roles_backfeed import (
     ActorBlock,
+    AuthorStanding,
     Comment,
     CommentState,
     NewComment,
@@ -25,7 +27,7 @@ from bridge.store.roles_backfeed import (
 _COMMENT_COLUMNS = (
     "slug, blog_id, entry_id, object_id, parent_id, author_id, author_name, author_handle, "
     "author_url, author_avatar, content_html, summary, url, language, published, state, score, "
-    "reasons, origin, source, received_at"
+    "reasons, origin, source, received_at, text_hash"
 )
 _REACTION_COLUMNS = (
     "slug, blog_id, entry_id, kind, activity_id, actor_id, actor_name, actor_handle, actor_url, "
@@ -43,7 +45,7 @@ class BackfeedRows(PostgresBase):
         c = comment
         row = await self._row(
             f"INSERT INTO comments ({_COMMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-            "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) "
+            "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) "
             "ON CONFLICT (object_id) DO NOTHING RETURNING *",
             item_slug(c.object_id),
             c.blog_id,
@@ -66,6 +68,7 @@ class BackfeedRows(PostgresBase):
             c.origin,
             c.source,
             ts(now),
+            c.text_hash,
         )
         return _comment(row) if row else None
 
@@ -88,6 +91,7 @@ class BackfeedRows(PostgresBase):
         summary: str | None,
         updated: datetime,
         source: dict[str, Any],
+        text_hash: str | None = None,
     ) -> Comment | None:
         """Replace a comment's text unless deleted; a stale edit changes nothing."""
         async with self.transaction():
@@ -101,13 +105,14 @@ class BackfeedRows(PostgresBase):
             if current["updated"] is not None and current["updated"] >= updated:
                 return _comment(current)
             row = await self._row(
-                "UPDATE comments SET content_html = $1, summary = $2, updated = $3, source = $4 "
-                "WHERE object_id = $5 RETURNING *",
+                "UPDATE comments SET content_html = $1, summary = $2, updated = $3, source = $4, "
+                "text_hash = $6 WHERE object_id = $5 RETURNING *",
                 content_html,
                 summary,
                 ts(updated),
                 source,
                 object_id,
+                text_hash,
             )
         return _comment(row) if row else None
 
@@ -206,6 +211,48 @@ class BackfeedRows(PostgresBase):
             blog_id,
         )
         return bool(found)
+
+    async def author_standing(
+        self,
+        actor_id: str,
+        blog_id: int,
+        entry_id: str,
+        text_hash: str | None,
+        recent_since: datetime,
+        similar_from: datetime,
+        similar_until: datetime,
+    ) -> AuthorStanding:
+        """Blocked, published before, recent arrivals and duplicates, in one query."""
+        row = await self._row(
+            "SELECT "
+            "EXISTS (SELECT 1 FROM actor_blocks WHERE actor_id = $1) AS blocked, "
+            "EXISTS (SELECT 1 FROM comments WHERE author_id = $1 AND blog_id = $2 "
+            "AND state = 'published') AS published, "
+            "ARRAY (SELECT received_at FROM comments "
+            "WHERE author_id = $1 AND received_at >= $5) AS recent, "
+            "EXISTS (SELECT 1 FROM comments WHERE author_id = $1 AND entry_id = $3 "
+            "AND text_hash = $4 AND state != 'deleted' "
+            "AND received_at BETWEEN $6 AND $7) AS duplicate, "
+            "ARRAY (SELECT content_html FROM comments "
+            "WHERE author_id = $1 AND entry_id = $3 AND text_hash IS NULL "
+            "AND state != 'deleted' AND received_at BETWEEN $6 AND $7) AS unhashed",
+            actor_id,
+            blog_id,
+            entry_id,
+            text_hash,
+            ts(recent_since),
+            ts(similar_from),
+            ts(similar_until),
+        )
+        if row is None:
+            raise StoreError("the standing query answered no row")
+        return AuthorStanding(
+            blocked=bool(row["blocked"]),
+            published_before=bool(row["published"]),
+            recent=tuple(row["recent"]),
+            duplicate=text_hash is not None and bool(row["duplicate"]),
+            unhashed=tuple(row["unhashed"]),
+        )
 
     # -- reactions ----------------------------------------------------------------------
 
@@ -375,6 +422,7 @@ def _comment(row: Row) -> Comment:
         received_at=row["received_at"],
         updated=row["updated"],
         deleted_at=row["deleted_at"],
+        text_hash=row["text_hash"],
     )
 
 

@@ -8,8 +8,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from bridge.errors import StoreError
 from bridge.store.roles_backfeed import (
     ActorBlock,
+    AuthorStanding,
     Comment,
     CommentState,
     NewComment,
@@ -24,7 +26,7 @@ from bridge.store.sqlite.connection import SQLiteBase, dt, dt_required, ts
 _COMMENT_COLUMNS = (
     "slug, blog_id, entry_id, object_id, parent_id, author_id, author_name, author_handle, "
     "author_url, author_avatar, content_html, summary, url, language, published, state, score, "
-    "reasons, origin, source, received_at"
+    "reasons, origin, source, received_at, text_hash"
 )
 _REACTION_COLUMNS = (
     "slug, blog_id, entry_id, kind, activity_id, actor_id, actor_name, actor_handle, actor_url, "
@@ -40,35 +42,36 @@ class BackfeedRows(SQLiteBase):
     async def add_comment(self, comment: NewComment, now: datetime) -> Comment | None:
         """Store a comment; None when its object id is known already."""
         c = comment
-        async with self.transaction():
-            rows = await self._rows(
-                f"INSERT INTO comments ({_COMMENT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (object_id) DO NOTHING RETURNING *",
-                (
-                    item_slug(c.object_id),
-                    c.blog_id,
-                    c.entry_id,
-                    c.object_id,
-                    c.parent_id,
-                    c.author.actor_id,
-                    c.author.name,
-                    c.author.handle,
-                    c.author.profile_url,
-                    c.author.avatar_url,
-                    c.content_html,
-                    c.summary,
-                    c.url,
-                    c.language,
-                    ts(c.published),
-                    c.state,
-                    c.score,
-                    json.dumps(list(c.reasons), ensure_ascii=False),
-                    c.origin,
-                    _json(c.source),
-                    ts(now),
-                ),
-            )
+        # One statement commits on its own (autocommit): no BEGIN/COMMIT round trips.
+        rows = await self._rows(
+            f"INSERT INTO comments ({_COMMENT_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (object_id) DO NOTHING RETURNING *",
+            (
+                item_slug(c.object_id),
+                c.blog_id,
+                c.entry_id,
+                c.object_id,
+                c.parent_id,
+                c.author.actor_id,
+                c.author.name,
+                c.author.handle,
+                c.author.profile_url,
+                c.author.avatar_url,
+                c.content_html,
+                c.summary,
+                c.url,
+                c.language,
+                ts(c.published),
+                c.state,
+                c.score,
+                json.dumps(list(c.reasons), ensure_ascii=False),
+                c.origin,
+                _json(c.source),
+                ts(now),
+                c.text_hash,
+            ),
+        )
         return _comment(rows[0]) if rows else None
 
     async def get_comment(self, object_id: str) -> Comment | None:
@@ -90,14 +93,24 @@ class BackfeedRows(SQLiteBase):
         summary: str | None,
         updated: datetime,
         source: dict[str, Any],
+        text_hash: str | None = None,
     ) -> Comment | None:
         """Replace a comment's text unless deleted; a stale edit changes nothing."""
         async with self.transaction():
             rows = await self._rows(
-                "UPDATE comments SET content_html = ?, summary = ?, updated = ?, source = ? "
+                "UPDATE comments SET content_html = ?, summary = ?, updated = ?, source = ?, "
+                "text_hash = ? "
                 "WHERE object_id = ? AND deleted_at IS NULL AND (updated IS NULL OR updated < ?) "
                 "RETURNING *",
-                (content_html, summary, ts(updated), _json(source), object_id, ts(updated)),
+                (
+                    content_html,
+                    summary,
+                    ts(updated),
+                    _json(source),
+                    text_hash,
+                    object_id,
+                    ts(updated),
+                ),
             )
             if not rows:
                 rows = await self._rows(
@@ -196,6 +209,51 @@ class BackfeedRows(SQLiteBase):
             (actor_id, blog_id),
         )
         return row is not None
+
+    async def author_standing(
+        self,
+        actor_id: str,
+        blog_id: int,
+        entry_id: str,
+        text_hash: str | None,
+        recent_since: datetime,
+        similar_from: datetime,
+        similar_until: datetime,
+    ) -> AuthorStanding:
+        """Blocked, published before, recent arrivals and duplicates, in one query."""
+        row = await self._row(
+            "SELECT "
+            "EXISTS (SELECT 1 FROM actor_blocks WHERE actor_id = ?1) AS blocked, "
+            "EXISTS (SELECT 1 FROM comments WHERE author_id = ?1 AND blog_id = ?2 "
+            "AND state = 'published') AS published, "
+            "(SELECT json_group_array(received_at) FROM comments "
+            "WHERE author_id = ?1 AND received_at >= ?5) AS recent, "
+            "EXISTS (SELECT 1 FROM comments WHERE author_id = ?1 AND entry_id = ?3 "
+            "AND text_hash = ?4 AND state != 'deleted' "
+            "AND received_at BETWEEN ?6 AND ?7) AS duplicate, "
+            "(SELECT json_group_array(content_html) FROM comments "
+            "WHERE author_id = ?1 AND entry_id = ?3 AND text_hash IS NULL "
+            "AND state != 'deleted' AND received_at BETWEEN ?6 AND ?7) AS unhashed",
+            # Numbered parameters: each is used in several of the sub-queries.
+            (
+                actor_id,
+                blog_id,
+                entry_id,
+                text_hash,
+                ts(recent_since),
+                ts(similar_from),
+                ts(similar_until),
+            ),
+        )
+        if row is None:
+            raise StoreError("the standing query answered no row")
+        return AuthorStanding(
+            blocked=bool(row["blocked"]),
+            published_before=bool(row["published"]),
+            recent=tuple(dt_required(moment) for moment in json.loads(row["recent"])),
+            duplicate=text_hash is not None and bool(row["duplicate"]),
+            unhashed=tuple(json.loads(row["unhashed"])),
+        )
 
     # -- reactions ----------------------------------------------------------------------
 
@@ -363,6 +421,7 @@ def _comment(row: sqlite3.Row) -> Comment:
         received_at=dt_required(row["received_at"]),
         updated=dt(row["updated"]),
         deleted_at=dt(row["deleted_at"]),
+        text_hash=row["text_hash"],
     )
 
 
