@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from bridge.store.postgres.backfeed import BackfeedRows
 from bridge.store.postgres.blogs import BlogRows
+from bridge.store.postgres.comments import CommentRows
 from bridge.store.postgres.entries import EntryRows
 from bridge.store.postgres.followers import FollowerRows
 from bridge.store.postgres.jobs import JobRows
+from bridge.store.postgres.reactions import ReactionRows
 from bridge.store.postgres.remote import RemoteRows
 
 
-class PostgresStore(BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows, BackfeedRows):
+class PostgresStore(
+    BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows, CommentRows, ReactionRows
+):
     """Every store role on one PostgreSQL database (the schema named by ``search_path``)."""
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from bridge.store.sqlite.backfeed import BackfeedRows
 from bridge.store.sqlite.blogs import BlogRows
+from bridge.store.sqlite.comments import CommentRows
 from bridge.store.sqlite.entries import EntryRows
 from bridge.store.sqlite.followers import FollowerRows
 from bridge.store.sqlite.jobs import JobRows
+from bridge.store.sqlite.reactions import ReactionRows
 from bridge.store.sqlite.remote import RemoteRows
 
 
-class SQLiteStore(BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows, BackfeedRows):
+class SQLiteStore(
+    BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows, CommentRows, ReactionRows
+):
     """Every store role on one SQLite file."""
 
 
