@@ -17,13 +17,14 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import Any, Final, Literal, TypeGuard
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from bridge.activitypub.jsonld import PUBLIC
+from bridge.activitypub.values import first_url, ids, is_url, items, strings, urls_of
 from bridge.backfeed.sanitize import LINK_REL, html_to_text, plain_line, plain_name, sanitize_html
 from bridge.errors import ActivityIgnored
-from bridge.ingest.markup import is_http_url, text_to_html
+from bridge.ingest.markup import text_to_html
 from bridge.ingest.normalize import iso_to_utc
 
 NOTE_TYPES: Final = frozenset({"Note", "Article", "Page", "Question"})
@@ -33,7 +34,6 @@ MAX_ATTACHMENTS: Final = 16
 MAX_TAGS: Final = 200
 MAX_ADDRESSES: Final = 2000
 MAX_POLL_OPTIONS: Final = 50
-MAX_URL_CHARS: Final = 2048
 SUMMARY_LIMIT: Final = 500
 ALT_LIMIT: Final = 1500
 
@@ -129,11 +129,11 @@ def parse_note(obj: Mapping[str, Any]) -> IncomingNote:
     Raises :class:`~bridge.errors.ActivityIgnored` for an object of another type or
     without an http(s) ``id``: there is nothing to make a comment of.
     """
-    kind = next((t for t in _strings(obj.get("type")) if t in NOTE_TYPES), None)
+    kind = next((t for t in strings(obj.get("type")) if t in NOTE_TYPES), None)
     if kind is None:
         raise ActivityIgnored(f"{str(obj.get('type'))[:60]} is no note type")
     object_id = obj.get("id")
-    if not _is_url(object_id):
+    if not is_url(object_id):
         raise ActivityIgnored("the note has no http(s) id")
     sensitive = obj.get("sensitive") is True
     summary = _plain(obj.get("summary"), SUMMARY_LIMIT) or _plain(
@@ -146,8 +146,8 @@ def parse_note(obj: Mapping[str, Any]) -> IncomingNote:
         object_id=object_id,
         type=kind,
         attributed_to=_actor_id(obj.get("attributedTo")),
-        url=_first_url(obj.get("url")),
-        in_reply_to=next(_ids(obj.get("inReplyTo")), None),
+        url=first_url(obj.get("url")),
+        in_reply_to=next(ids(obj.get("inReplyTo")), None),
         content_html=content,
         name=_plain(obj.get("name"), SUMMARY_LIMIT) if kind in ("Article", "Page") else None,
         summary=summary,
@@ -156,12 +156,12 @@ def parse_note(obj: Mapping[str, Any]) -> IncomingNote:
         updated=iso_to_utc(obj.get("updated")),
         attachments=tuple(islice(_attachments(obj.get("attachment")), MAX_ATTACHMENTS)),
         tags=tuple(islice(_tags(obj.get("tag")), MAX_TAGS)),
-        context=next(_ids(obj.get("context")), None),
-        replies=next(_ids(obj.get("replies")), None),
+        context=next(ids(obj.get("context")), None),
+        replies=next(ids(obj.get("replies")), None),
         language=language,
         to=_addresses(obj.get("to")),
         cc=_addresses(obj.get("cc")),
-        quote_url=next((u for key in _QUOTE_KEYS for u in _ids(obj.get(key))), None),
+        quote_url=next((u for key in _QUOTE_KEYS for u in ids(obj.get(key))), None),
         poll_options=tuple(islice(_poll(obj), MAX_POLL_OPTIONS)) if kind == "Question" else (),
     )
 
@@ -244,7 +244,7 @@ def author_from_actor(doc: Mapping[str, Any]) -> Author:
     :class:`~bridge.errors.ActivityIgnored` when the document has no http(s) ``id``.
     """
     actor_id = doc.get("id")
-    if not _is_url(actor_id):
+    if not is_url(actor_id):
         raise ActivityIgnored("the actor has no http(s) id")
     parts = urlsplit(actor_id)
     username = _username(doc.get("preferredUsername")) or _username(
@@ -255,8 +255,8 @@ def author_from_actor(doc: Mapping[str, Any]) -> Author:
         actor_id=actor_id,
         name=plain_name(doc.get("name") if isinstance(doc.get("name"), str) else None, username),
         handle=f"@{username or '?'}@{host}",
-        profile_url=_first_url(doc.get("url")) or actor_id,
-        avatar_url=_first_url(doc.get("icon")),
+        profile_url=first_url(doc.get("url")) or actor_id,
+        avatar_url=first_url(doc.get("icon")),
         published=iso_to_utc(doc.get("published")),
     )
 
@@ -291,15 +291,15 @@ def _mapped(obj: Mapping[str, Any], key: str) -> str | None:
 
 
 def _attachments(value: Any) -> Iterator[Attachment]:
-    for item in _items(value):
+    for item in items(value):
         if isinstance(item, str):
-            if _is_url(item):
+            if is_url(item):
                 yield Attachment(url=item, kind="link")
             continue
         if not isinstance(item, Mapping):
             continue
-        types = list(_strings(item.get("type")))
-        url = next(_urls_of(item), None)
+        types = list(strings(item.get("type")))
+        url = next(urls_of(item), None)
         if url is None or "PropertyValue" in types:
             continue
         media_type = item.get("mediaType") if isinstance(item.get("mediaType"), str) else None
@@ -322,24 +322,24 @@ def _attachment_kind(types: list[str], media_type: str | None) -> AttachmentKind
 
 
 def _tags(value: Any) -> Iterator[Tag]:
-    for item in _items(value):
+    for item in items(value):
         if not isinstance(item, Mapping):
             continue
-        kinds = set(_strings(item.get("type")))
+        kinds = set(strings(item.get("type")))
         name = _plain(item.get("name"), 200)
         if "Mention" in kinds:
-            href = next(_ids(item.get("href")), None)
+            href = next(ids(item.get("href")), None)
             if href:
                 yield Tag("Mention", name or href, href)
         elif "Hashtag" in kinds and name:
-            yield Tag("Hashtag", name, next(_ids(item.get("href")), None))
+            yield Tag("Hashtag", name, next(ids(item.get("href")), None))
         elif "Emoji" in kinds and name:
-            yield Tag("Emoji", name, _first_url(item.get("icon")))
+            yield Tag("Emoji", name, first_url(item.get("icon")))
 
 
 def _poll(obj: Mapping[str, Any]) -> Iterator[PollOption]:
     for key in ("oneOf", "anyOf"):
-        for item in _items(obj.get(key)):
+        for item in items(obj.get(key)):
             if not isinstance(item, Mapping):
                 continue
             name = _plain(item.get("name"), 200)
@@ -362,11 +362,11 @@ def _anchors(sanitized: str) -> Iterator[dict[str, str]]:
 
 def _addresses(value: Any) -> tuple[str, ...]:
     found: dict[str, None] = {}
-    for item in islice(_items(value), MAX_ADDRESSES):
+    for item in islice(items(value), MAX_ADDRESSES):
         address = item.get("id") if isinstance(item, Mapping) else item
         if isinstance(address, str) and address in _PUBLIC_NAMES:
             found.setdefault(PUBLIC)
-        elif _is_url(address):
+        elif is_url(address):
             found.setdefault(address)
     return tuple(found)
 
@@ -374,11 +374,11 @@ def _addresses(value: Any) -> tuple[str, ...]:
 def _actor_id(value: Any) -> str | None:
     """The author's id; of a list (PeerTube names a person and a channel), the first actor
     object that says it is a person, else the first id."""
-    items = list(_items(value))
-    for item in items:
-        if isinstance(item, Mapping) and set(_strings(item.get("type"))) & {"Person", "Service"}:
-            return next(_ids(item), None)
-    return next((found for item in items for found in _ids(item)), None)
+    elements = list(items(value))
+    for item in elements:
+        if isinstance(item, Mapping) and set(strings(item.get("type"))) & {"Person", "Service"}:
+            return next(ids(item), None)
+    return next((found for item in elements for found in ids(item)), None)
 
 
 def _username(value: Any) -> str:
@@ -391,54 +391,3 @@ def _plain(value: Any, limit: int) -> str | None:
     if not isinstance(value, str):
         return None
     return plain_line(html.unescape(value), limit) or None
-
-
-def _first_url(value: Any) -> str | None:
-    """The first http(s) URL of a ``url``: a string, a ``Link`` or a list; an HTML link is
-    preferred (Mastodon lists the HTML page and the ActivityStreams URL)."""
-    links = list(_items(value))
-    for item in links:
-        if isinstance(item, Mapping) and str(item.get("mediaType", "")).startswith("text/html"):
-            return next(_urls_of(item), None)
-    return next((u for item in links for u in _urls_of(item)), None)
-
-
-def _urls_of(item: Any) -> Iterator[str]:
-    """The http(s) URLs of a string, a ``Link`` (``href``) or an object (``url``)."""
-    if isinstance(item, Mapping):
-        inner = [u.get("href") if isinstance(u, Mapping) else u for u in _items(item.get("url"))]
-        candidates = [item.get("href"), *inner]
-    else:
-        candidates = [item]
-    for candidate in candidates:
-        if _is_url(candidate):
-            yield candidate
-
-
-def _ids(value: Any) -> Iterator[str]:
-    for item in _items(value):
-        found = item.get("id") if isinstance(item, Mapping) else item
-        if _is_url(found):
-            yield found
-
-
-def _items(value: Any) -> Iterator[Any]:
-    if isinstance(value, list):
-        yield from value
-    elif value is not None:
-        yield value
-
-
-def _strings(value: Any) -> Iterator[str]:
-    for item in _items(value):
-        if isinstance(item, str):
-            yield item
-
-
-def _is_url(value: Any) -> TypeGuard[str]:
-    return (
-        isinstance(value, str)
-        and len(value) <= MAX_URL_CHARS
-        and not any(c.isspace() or c < " " for c in value)
-        and is_http_url(value)
-    )

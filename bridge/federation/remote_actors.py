@@ -18,6 +18,10 @@ from yarl import URL
 
 from bridge.activitypub.keys import INSTANCE_OWNER, ensure_keypair
 from bridge.activitypub.remote import RemoteDocument, fetch_activity_json, same_resource
+from bridge.activitypub.values import first_url, ids
+from bridge.activitypub.values import host_of as host_of
+from bridge.activitypub.values import id_of as id_of
+from bridge.activitypub.values import is_http_url as is_http_url
 from bridge.context import BridgeContext
 from bridge.errors import InvalidActor
 from bridge.federation.outbound import get_signer
@@ -31,32 +35,6 @@ ACTOR_TYPES = frozenset({"Application", "Group", "Organization", "Person", "Serv
 MAX_ALIASES = 100
 MAX_NAME_CHARS = 500
 MAX_PEM_CHARS = 16 * 1024
-
-
-def id_of(value: Any) -> str | None:
-    """The id of a reference that is a URL string or an embedded object with ``id``."""
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
-def host_of(url: str) -> str:
-    """The host name of an absolute URL, lower case, IDNA-encoded ("" if none)."""
-    try:
-        return (URL(url).raw_host or "").lower()
-    except (TypeError, ValueError):
-        return ""
-
-
-def is_http_url(value: Any) -> bool:
-    """Whether ``value`` is an absolute http(s) URL with a host."""
-    if not isinstance(value, str) or len(value) > 2048:
-        return False
-    try:
-        url = URL(value)
-    except (TypeError, ValueError):
-        return False
-    return url.scheme in ("http", "https") and bool(url.raw_host)
 
 
 def is_local(ctx: BridgeContext, url: str) -> bool:
@@ -153,8 +131,8 @@ def parse_actor(document: Mapping[str, Any], actor_id: str, fetched_at: datetime
         fetched_at=fetched_at,
         preferred_username=_text(document.get("preferredUsername")),
         name=_text(document.get("name")),
-        url=_first_url(document.get("url")),
-        also_known_as=tuple(_ids(document.get("alsoKnownAs")))[:MAX_ALIASES],
+        url=first_url(document.get("url")),
+        also_known_as=tuple(ids(document.get("alsoKnownAs")))[:MAX_ALIASES],
         moved_to=id_of(document.get("movedTo")),
     )
 
@@ -204,18 +182,3 @@ def _key_entries(document: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str
 
 def _text(value: Any) -> str | None:
     return value[:MAX_NAME_CHARS] if isinstance(value, str) and value else None
-
-
-def _first_url(value: Any) -> str | None:
-    for item in value if isinstance(value, list) else [value]:
-        href = item.get("href") if isinstance(item, Mapping) else item
-        if is_http_url(href):
-            return str(href)
-    return None
-
-
-def _ids(value: Any) -> Iterator[str]:
-    for item in value if isinstance(value, list) else [value]:
-        found = id_of(item)
-        if found is not None:
-            yield found
