@@ -33,17 +33,6 @@ async def world(resolver: MappingResolver, clock: FakeClock) -> AsyncIterator[Wo
         yield fediverse
 
 
-@pytest.fixture
-async def bridge(
-    sqlite_store: SQLiteStore,
-    http: aiohttp.ClientSession,
-    resolver: MappingResolver,
-    clock: FakeClock,
-) -> AsyncIterator[InboxBridge]:
-    async with running_bridge(sqlite_store, http, resolver, clock) as running:
-        yield running
-
-
 def fetches_of(site: FakeInstance) -> int:
     """GETs of the site's actors (key and actor fetches by the bridge)."""
     return len(site.fetches)

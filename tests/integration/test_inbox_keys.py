@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
-from bridge.store.sqlite import SQLiteStore
 from tests.conftest import FakeClock
-from tests.fakes.inbox_bridge import InboxBridge, World, fake_fediverse, fake_key, running_bridge
+from tests.fakes.inbox_bridge import InboxBridge, World, fake_fediverse, fake_key
 from tests.fakes.instance_signing import Tamper
 from tests.fakes.resolver import MappingResolver
 
@@ -21,17 +19,6 @@ from tests.fakes.resolver import MappingResolver
 async def world(resolver: MappingResolver, clock: FakeClock) -> AsyncIterator[World]:
     async with fake_fediverse(resolver, clock) as fediverse:
         yield fediverse
-
-
-@pytest.fixture
-async def bridge(
-    sqlite_store: SQLiteStore,
-    http: aiohttp.ClientSession,
-    resolver: MappingResolver,
-    clock: FakeClock,
-) -> AsyncIterator[InboxBridge]:
-    async with running_bridge(sqlite_store, http, resolver, clock) as running:
-        yield running
 
 
 async def test_a_rotated_key_is_fetched_again_once(

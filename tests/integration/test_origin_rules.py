@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from bridge.store.base import Comment
-from bridge.store.sqlite import SQLiteStore
 from tests.conftest import FakeClock
-from tests.fakes.inbox_bridge import InboxBridge, running_bridge
+from tests.fakes.inbox_bridge import InboxBridge
 from tests.fakes.note_instances import NoteWorld, add_post, create, note, note_fediverse
 from tests.fakes.resolver import MappingResolver
 
@@ -19,17 +17,6 @@ from tests.fakes.resolver import MappingResolver
 async def world(resolver: MappingResolver, clock: FakeClock) -> AsyncIterator[NoteWorld]:
     async with note_fediverse(resolver, clock) as fediverse:
         yield fediverse
-
-
-@pytest.fixture
-async def bridge(
-    sqlite_store: SQLiteStore,
-    http: aiohttp.ClientSession,
-    resolver: MappingResolver,
-    clock: FakeClock,
-) -> AsyncIterator[InboxBridge]:
-    async with running_bridge(sqlite_store, http, resolver, clock) as running:
-        yield running
 
 
 async def alice_replied(bridge: InboxBridge, world: NoteWorld) -> tuple[dict[str, object], str]:
