@@ -25,7 +25,7 @@ from bridge.federation.fanout import run_fanout
 from bridge.ingest import poller, websub
 from bridge.jobs import DELIVER, FANOUT, INBOUND
 from bridge.jobs.worker import JobWorker
-from bridge.web import backfeed_routes, health, pages, post_collections
+from bridge.web import backfeed_routes, health, metrics_routes, pages, post_collections
 from bridge.web import routes as ap_routes
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def create_app(
     """
     app = web.Application(
         client_max_size=config.limits.max_feed_bytes + 64 * 1024,
-        middlewares=[logs.request_ids],
+        middlewares=[logs.request_ids, metrics_routes.request_latency],
     )
     app[CONFIG] = config
 
@@ -93,6 +93,7 @@ def create_app(
         app.cleanup_ctx.append(workers)
 
     app.add_routes(health.routes)
+    app.add_routes(metrics_routes.routes)
     inbox.install(app)
     app.add_routes(followers_sync.routes)
     app.add_routes(webfinger.routes)

@@ -16,6 +16,7 @@ from bridge.activitypub.addresses import AddressPolicy, announce_policy, open_re
 from bridge.activitypub.urls import Urls
 from bridge.config import Config
 from bridge.errors import StoreError
+from bridge.metrics import Metrics
 from bridge.store import open_store
 from bridge.store.base import BlogSettings, NewBlog, Store
 
@@ -31,10 +32,11 @@ def utc_now() -> datetime:
 
 @dataclass
 class BridgeContext:
-    """Config, store, the HTTP client sessions, URL builder and clock of a process.
+    """Config, store, the HTTP client sessions, URL builder, clock and metrics of a process.
 
     ``http`` fetches what the operator configured (feeds, the blog's own API); ``remote``
     is the guarded session for everything a remote party names (actors, keys, inboxes).
+    ``metrics`` is what ``/metrics`` serves (its own registry, one per context).
     """
 
     config: Config
@@ -46,6 +48,7 @@ class BridgeContext:
     # Set whenever this process enqueues jobs, so its workers start at once instead of
     # waiting for their next poll of the queue.
     jobs_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 @asynccontextmanager
@@ -55,10 +58,12 @@ async def open_context(
     resolver: AbstractResolver | None = None,
     clock: Clock = utc_now,
     migrate: bool = True,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[BridgeContext]:
     """Open the store (migrating it), sync config blogs, start the one ClientSession.
 
-    ``resolver`` replaces DNS resolution (tests map names to loopback with it).
+    ``resolver`` replaces DNS resolution (tests map names to loopback with it); ``metrics``
+    is the process's metrics (default: a fresh set).
     """
     store = await open_store(config.database_url)
     try:
@@ -87,6 +92,7 @@ async def open_context(
                 remote=remote,
                 urls=Urls(config.base_url),
                 clock=clock,
+                metrics=metrics or Metrics(),
             )
     finally:
         await store.close()

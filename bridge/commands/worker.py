@@ -18,7 +18,8 @@ their grace periods, puts back what it still holds (unstarted jobs, cancelled jo
 are released at once rather than left to their leases) and exits 0.
 
 ``--health-listen HOST:PORT`` serves ``/healthz`` and ``/readyz`` (see
-:mod:`bridge.web.health`) for an orchestrator; nothing else is served.
+:mod:`bridge.web.health`) for an orchestrator and ``/metrics`` (:mod:`bridge.web.metrics_routes`:
+this process's jobs and polls) for Prometheus; nothing else is served.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from bridge.ingest import poller
 from bridge.jobs import DELIVER, FANOUT, INBOUND, Handler
 from bridge.jobs.worker import JobWorker
 from bridge.logs import AccessLogger, request_ids, tag_jobs
-from bridge.web import health
+from bridge.web import health, metrics_routes
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def register(sub: Any) -> None:
         "--health-listen",
         type=parse_listen,
         metavar="HOST:PORT",
-        help="serve /healthz and /readyz here (default: no HTTP at all)",
+        help="serve /healthz, /readyz and /metrics here (default: no HTTP at all)",
     )
     worker.set_defaults(
         action=lambda a: lambda ctx: run_worker(ctx, a.kinds, health_listen=a.health_listen)
@@ -165,10 +166,12 @@ async def run_worker(
 
 
 async def start_health(ctx: BridgeContext, host: str, port: int) -> web.AppRunner:
-    """Serve ``/healthz`` and ``/readyz`` on ``host:port``; the caller cleans the runner up."""
-    app = web.Application(middlewares=[request_ids])
+    """Serve ``/healthz``, ``/readyz`` and ``/metrics`` on ``host:port``; the caller cleans the
+    runner up."""
+    app = web.Application(middlewares=[request_ids, metrics_routes.request_latency])
     app[CONTEXT] = ctx
     app.add_routes(health.routes)
+    app.add_routes(metrics_routes.routes)
     runner = web.AppRunner(app, access_log_class=AccessLogger)
     await runner.setup()
     try:

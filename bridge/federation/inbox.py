@@ -57,6 +57,7 @@ from bridge.federation.origin import inbox_refusal
 from bridge.federation.outbound import host_of as authority_of
 from bridge.federation.remote_actors import host_of, id_of, is_http_url, is_local
 from bridge.jobs import INBOUND
+from bridge.metrics import count_inbox_request
 from bridge.store.base import Blog, NewInbound, NewJob, RemoteKey
 
 log = logging.getLogger(__name__)
@@ -309,3 +310,4 @@ def _log(request: web.Request, status: int, seen: _Seen, note: str) -> None:
         seen.actor[:300],
         note[:500],
     )
+    count_inbox_request(request.app[CONTEXT].metrics, status, seen.type)

@@ -60,7 +60,17 @@ class PollReport:
 
 
 async def poll_blog(ctx: BridgeContext, blog: Blog) -> PollReport:
-    """Poll one blog's feed now and store the outcome; feed errors are reported, not raised."""
+    """Poll one blog's feed now and store the outcome; feed errors are reported, not raised.
+
+    Every poll that ends with a report is counted in ``ctx.metrics`` by its outcome.
+    """
+    started = asyncio.get_running_loop().time()
+    report = await _poll(ctx, blog)
+    ctx.metrics.count_poll(report.outcome, asyncio.get_running_loop().time() - started)
+    return report
+
+
+async def _poll(ctx: BridgeContext, blog: Blog) -> PollReport:
     now = ctx.clock()
     limits = ctx.config.limits
     try:

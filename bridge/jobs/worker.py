@@ -13,6 +13,8 @@ One :class:`JobWorker` per process runs every job kind it has a handler for:
   the :class:`~bridge.jobs.retry.RetryPolicy` schedule (buried once exhausted);
   :class:`~bridge.errors.Rejected` is buried at once; any other exception is a bug: logged with
   its traceback and retried like a transient failure, so no job is ever lost to one;
+* every attempt is counted in ``ctx.metrics`` by kind and outcome, deliveries also by the
+  host class of their answer (:func:`bridge.metrics.host_class`);
 * outcomes are written in batches, one transaction for all the jobs that ended while the
   previous batch was being written, the successes in one statement
   (``JobStore.finish_jobs``); a job's slot is free at once, the job stays claimed until its
@@ -50,7 +52,7 @@ from typing import Literal
 from bridge.config import Config
 from bridge.context import BridgeContext
 from bridge.errors import Rejected, RetryLater
-from bridge.jobs import Handler
+from bridge.jobs import DELIVER, Handler
 from bridge.jobs.retry import Rand, RetryPolicy
 from bridge.store.records import Job
 
@@ -301,20 +303,22 @@ class JobWorker:
             async with asyncio.timeout(self.job_timeout):
                 status = await handler(self.ctx, job)
         except RetryLater as exc:
-            self._retry(job, attempt, exc.status, str(exc), exc.retry_after, started)
+            self._retry(job, attempt, exc.status, str(exc), exc.retry_after, started, exc)
         except Rejected as exc:
             self._record(Outcome(job, "dead", self.ctx.clock(), exc.status, str(exc)))
             self._log(job, attempt, "rejected", exc.status, started, str(exc))
-        except TimeoutError:
+            self._count(job, "dead", started, exc.status, exc)
+        except TimeoutError as exc:
             error = f"attempt took longer than {self.job_timeout:g} s"
-            self._retry(job, attempt, None, error, None, started)
+            self._retry(job, attempt, None, error, None, started, exc)
         except Exception as exc:
             # A bug in a handler: keep the traceback, and keep the job (it is retried).
             log.exception("job %d (%s) failed with an unexpected error", job.id, job.kind)
-            self._retry(job, attempt, None, f"{type(exc).__name__}: {exc}", None, started)
+            self._retry(job, attempt, None, f"{type(exc).__name__}: {exc}", None, started, exc)
         else:
             self._record(Outcome(job, "done", self.ctx.clock(), status))
             self._log(job, attempt, "done", status, started)
+            self._count(job, "done", started, status)
 
     def _retry(
         self,
@@ -324,16 +328,33 @@ class JobWorker:
         error: str,
         retry_after: float | None,
         started: float,
+        exc: BaseException,
     ) -> None:
         now = self.ctx.clock()
         run_at = self.retry_policy.next_run(now, attempt, retry_after=retry_after, rand=self.rand)
         if run_at is None:
             self._record(Outcome(job, "dead", now, status, error))
             self._log(job, attempt, "gave up", status, started, error)
+            self._count(job, "dead", started, status, exc)
             return
         self._record(Outcome(job, "retry", now, status, error, run_at))
         wait = (run_at - now).total_seconds()
         self._log(job, attempt, f"retry in {wait:.0f} s", status, started, error)
+        self._count(job, "retry", started, status, exc)
+
+    def _count(
+        self,
+        job: Job,
+        outcome: Literal["done", "retry", "dead"],
+        started: float,
+        status: int | None,
+        exc: BaseException | None = None,
+    ) -> None:
+        """Count the attempt in the process's metrics; deliveries also by host class."""
+        metrics = self.ctx.metrics
+        metrics.count_job(job.kind, outcome, asyncio.get_running_loop().time() - started)
+        if job.kind == DELIVER:
+            metrics.count_delivery(outcome, status, exc)
 
     def _record(self, outcome: Outcome) -> None:
         self._outcomes.append(outcome)

@@ -27,6 +27,11 @@ from bridge.store.records import (
 class FollowerStore(Protocol):
     """Remote followers of our blogs."""
 
+    async def count_all_followers(self) -> int:
+        """Accepted followers of every blog together (one actor following two blogs counts
+        twice)."""
+        ...
+
     async def count_followers(self, blog_id: int) -> int:
         """Accepted followers of a blog."""
         ...

@@ -126,3 +126,12 @@ async def test_talkabout_becomes_a_fediverse_account(
         assert "Ein Plädoyer für die Mitteilung" in html
         assert "“Dialog”" in html or "&#8220;Dialog&#8221;" in html
         assert f"@talkabout@{domain}" in html
+
+        # The operator's view: Prometheus metrics and health of the running bridge.
+        async with http.get(f"{base}/metrics") as resp:
+            assert resp.status == 200
+            metrics = await resp.text()
+        assert 'feedfed_blogs{feed_status="ok"} 1.0' in metrics
+        assert 'route="/users/{handle}"' in metrics
+        async with http.get(f"{base}/readyz") as resp:
+            assert resp.status == 200

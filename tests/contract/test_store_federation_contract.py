@@ -43,6 +43,8 @@ async def test_followers(store: Store) -> None:
     await store.put_follower(follower(other.id, "https://m.example/users/alice"))
 
     assert await store.count_followers(blog.id) == 3
+    # Every blog's accepted followers; alice counts once per blog she follows.
+    assert await store.count_all_followers() == 4
     assert await store.get_follower(blog.id, alice.actor_id) == alice
     pending = await store.list_followers(blog.id, limit=10, state="pending")
     assert [f.actor_id for f in pending] == ["https://p.example/u/dave"]
@@ -78,6 +80,7 @@ async def test_followers(store: Store) -> None:
     assert await store.remove_actor_everywhere(alice.actor_id) == [blog.id, other.id]
     assert await store.remove_followers_by_inbox("https://solo.example/u/carol/inbox") == 1
     assert await store.count_followers(blog.id) == 0
+    assert await store.count_all_followers() == 0
 
 
 async def test_jobs_claim_retry_finish(store: Store) -> None:

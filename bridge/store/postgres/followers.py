@@ -12,6 +12,11 @@ from bridge.store.records import BlockSeverity, DomainBlock, Follower, FollowerS
 class FollowerRows(PostgresBase):
     """PostgreSQL queries for followers and domain blocks."""
 
+    async def count_all_followers(self) -> int:
+        """Accepted followers of every blog together."""
+        count = await self._value("SELECT COUNT(*) FROM followers WHERE state = 'accepted'")
+        return int(count)
+
     async def count_followers(self, blog_id: int) -> int:
         """Accepted followers of a blog."""
         count = await self._value(

@@ -14,6 +14,11 @@ from bridge.store.sqlite.connection import SQLiteBase, dt_required, ts
 class FollowerRows(SQLiteBase):
     """SQLite queries for followers and domain blocks."""
 
+    async def count_all_followers(self) -> int:
+        """Accepted followers of every blog together."""
+        row = await self._row("SELECT COUNT(*) AS n FROM followers WHERE state = 'accepted'")
+        return int(row["n"]) if row else 0
+
     async def count_followers(self, blog_id: int) -> int:
         """Accepted followers of a blog."""
         row = await self._row(
