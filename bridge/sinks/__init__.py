@@ -1,0 +1,1 @@
+"""Sinks: how comments and linkbacks reach a blog (WordPress REST, pingback, webmention, none)."""
