@@ -19,11 +19,10 @@ from bridge.activitypub import keys, nodeinfo, webfinger
 from bridge.appkeys import CONFIG, CONTEXT
 from bridge.config import Config
 from bridge.context import Clock, open_context, utc_now
-from bridge.federation import dispatch, followers_sync, inbox
+from bridge.federation import followers_sync, inbox
 from bridge.federation.delivery import Deliverer
-from bridge.federation.fanout import run_fanout
 from bridge.ingest import poller, websub
-from bridge.jobs import DELIVER, FANOUT, INBOUND
+from bridge.jobs.registry import JOB_KINDS, job_handlers
 from bridge.jobs.worker import JobWorker
 from bridge.web import backfeed_routes, health, metrics_routes, pages, post_collections
 from bridge.web import routes as ap_routes
@@ -70,9 +69,7 @@ def create_app(
         stop = asyncio.Event()
         ctx = app[CONTEXT]
         deliverer = Deliverer()
-        handlers = logs.tag_jobs(
-            {FANOUT: run_fanout, DELIVER: deliverer, INBOUND: dispatch.process_inbound}
-        )
+        handlers = job_handlers(JOB_KINDS, deliverer)
         tasks = [
             asyncio.create_task(
                 supervise("poller", lambda: poller.run_poller(ctx, stop, tick=poll_tick), stop)

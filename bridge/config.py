@@ -21,6 +21,10 @@ from bridge.errors import ConfigError
 ObjectType = Literal["Article", "Note"]
 ModerationMode = Literal["publish_all", "hold_first_time", "hold_all"]
 MODERATION_MODES: tuple[ModerationMode, ...] = ("publish_all", "hold_first_time", "hold_all")
+SinkName = Literal["feed", "wordpress", "pingback", "webmention"]
+SINK_NAMES: tuple[SinkName, ...] = ("feed", "wordpress", "pingback", "webmention")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_LINKBACKS_PER_MINUTE = 10
 
 HANDLE_RE = re.compile(r"^[a-z0-9_]{1,30}$")
 DEFAULT_NOTE_TEMPLATE = '<p><strong>{title}</strong></p>{summary}<p><a href="{url}">{url}</a></p>'
@@ -42,6 +46,17 @@ class BlogConfig:
     summary: str | None = None
     moderation: ModerationMode = "publish_all"
     """Which new comments wait for a moderator (see :mod:`bridge.backfeed.moderation`)."""
+    sink: SinkName = "feed"
+    """How comments and linkbacks reach the blog (see :mod:`bridge.sinks`)."""
+    wordpress_url: str | None = None
+    """The WordPress site's address (its REST API is ``/wp-json/`` under it)."""
+    wordpress_user: str | None = None
+    wordpress_password_env: str | None = None
+    """Name of the environment variable holding the application password (never the secret)."""
+    likes_as_comments: bool = False
+    """WordPress: likes and boosts as comments of type ``like``/``repost``, not pingbacks."""
+    linkbacks_per_minute: int = DEFAULT_LINKBACKS_PER_MINUTE
+    """At most this many pingbacks or webmentions a minute go to the blog."""
 
 
 @dataclass(frozen=True)
@@ -344,9 +359,46 @@ def _build_blogs(raw: Any) -> tuple[BlogConfig, ...]:
                 display_name=_optional_str(item, "display_name", prefix),
                 summary=_optional_str(item, "summary", prefix),
                 moderation=moderation,
+                **_sink_settings(item, prefix),
             )
         )
     return tuple(blogs)
+
+
+def _sink_settings(item: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The sink keys of one ``[[blogs]]`` table, validated (the WordPress ones together)."""
+    sink = item.get("sink", "feed")
+    if sink not in SINK_NAMES:
+        raise ConfigError(prefix + "sink", f"must be one of {', '.join(SINK_NAMES)}")
+    url = _optional_str(item, "wordpress_url", prefix)
+    if url is not None:
+        validate_feed_url(url, prefix + "wordpress_url")
+    user = _optional_str(item, "wordpress_user", prefix)
+    env = _optional_str(item, "wordpress_password_env", prefix)
+    if env is not None and not ENV_NAME_RE.match(env):
+        raise ConfigError(
+            prefix + "wordpress_password_env",
+            "must name an environment variable (the password itself never goes in the file)",
+        )
+    if sink == "wordpress" and (url is None or user is None or env is None):
+        raise ConfigError(
+            prefix + "sink",
+            '"wordpress" needs wordpress_url, wordpress_user and wordpress_password_env',
+        )
+    likes = item.get("likes_as_comments", False)
+    if not isinstance(likes, bool):
+        raise ConfigError(prefix + "likes_as_comments", "must be true or false")
+    rate = item.get("linkbacks_per_minute", DEFAULT_LINKBACKS_PER_MINUTE)
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
+        raise ConfigError(prefix + "linkbacks_per_minute", "must be a whole number of at least 1")
+    return {
+        "sink": sink,
+        "wordpress_url": url,
+        "wordpress_user": user,
+        "wordpress_password_env": env,
+        "likes_as_comments": likes,
+        "linkbacks_per_minute": rate,
+    }
 
 
 def _optional_str(table: Mapping[str, Any], key: str, prefix: str) -> str | None:

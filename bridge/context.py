@@ -108,6 +108,12 @@ async def sync_config_blogs(store: Store, config: Config, now: datetime) -> None
             display_name=blog.display_name,
             summary=blog.summary,
             moderation=blog.moderation,
+            sink=blog.sink,
+            wordpress_url=blog.wordpress_url,
+            wordpress_user=blog.wordpress_user,
+            wordpress_password_env=blog.wordpress_password_env,
+            likes_as_comments=blog.likes_as_comments,
+            linkbacks_per_minute=blog.linkbacks_per_minute,
         )
         await store.sync_config_blog(
             NewBlog(blog.handle, blog.feed_url, settings, from_config=True), now

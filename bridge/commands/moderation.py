@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final, get_args
 
+from bridge.backfeed import push
 from bridge.backfeed.blocklists import parse_blocklist
 from bridge.backfeed.sanitize import html_to_text
 from bridge.commands.followers import block_domain, normalize_domain
@@ -112,7 +113,10 @@ async def decide(ctx: BridgeContext, object_id: str, state: CommentState) -> int
     if comment is None or comment.state == "deleted":
         raise CommentNotFound(f"no comment {object_id!r} (see feedfed moderation list)")
     reasons = ("approved by a moderator",) if state == "published" else ("rejected by a moderator",)
-    await ctx.store.set_comment_state(object_id, state, reasons)
+    decided = await ctx.store.set_comment_state(object_id, state, reasons)
+    if decided is not None:
+        action: push.PushAction = "publish" if state == "published" else "withdraw"
+        await push.push_comment(ctx, decided, action, version=ctx.clock().isoformat())
     print(f"{comment.object_id}: {comment.state} → {state}")
     return 0
 
@@ -134,6 +138,7 @@ async def block(ctx: BridgeContext, target: str, reason: str | None) -> int:
         deleted = await ctx.store.delete_comments_by_author(target, now)
         withdrawn = await ctx.store.withdraw_reactions_by_actor(target, now)
         blogs = await ctx.store.remove_actor_everywhere(target)
+    await push.push_withdrawals(ctx, deleted, withdrawn)
     print(
         f"blocked {target}; deleted {len(deleted)} comment(s), withdrew {len(withdrawn)} "
         f"reaction(s), ended {len(blogs)} follow(s)"
@@ -238,8 +243,10 @@ async def purge_domains(ctx: BridgeContext, domains: set[str]) -> tuple[int, int
             offset += _PAGE
     deleted = withdrawn = 0
     for actor_id in sorted(actors):
-        deleted += len(await ctx.store.delete_comments_by_author(actor_id, now))
-        withdrawn += len(await ctx.store.withdraw_reactions_by_actor(actor_id, now))
+        comments = await ctx.store.delete_comments_by_author(actor_id, now)
+        reactions = await ctx.store.withdraw_reactions_by_actor(actor_id, now)
+        await push.push_withdrawals(ctx, comments, reactions)
+        deleted, withdrawn = deleted + len(comments), withdrawn + len(reactions)
     return deleted, withdrawn
 
 

@@ -28,7 +28,7 @@ import argparse
 import asyncio
 import logging
 import signal
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -37,19 +37,18 @@ from bridge.app import supervise
 from bridge.appkeys import CONTEXT
 from bridge.context import BridgeContext
 from bridge.errors import ConfigError
-from bridge.federation import dispatch
 from bridge.federation.delivery import Deliverer
-from bridge.federation.fanout import run_fanout
 from bridge.ingest import poller
-from bridge.jobs import DELIVER, FANOUT, INBOUND, Handler
+from bridge.jobs import DELIVER
+from bridge.jobs.registry import JOB_KINDS, job_handlers
 from bridge.jobs.worker import JobWorker
-from bridge.logs import AccessLogger, request_ids, tag_jobs
+from bridge.logs import AccessLogger, request_ids
 from bridge.web import health, metrics_routes
 
 log = logging.getLogger(__name__)
 
 POLL = "poll"
-KINDS: tuple[str, ...] = (DELIVER, FANOUT, INBOUND, POLL)
+KINDS: tuple[str, ...] = (*JOB_KINDS, POLL)
 """What a worker process can be told to do: the job kinds, and polling feeds."""
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -104,20 +103,6 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host, int(port)
-
-
-def job_handlers(kinds: Collection[str], deliverer: Deliverer | None) -> dict[str, Handler]:
-    """The job handlers for the chosen kinds (``deliverer`` is needed for ``deliver``)."""
-    handlers: dict[str, Handler] = {}
-    if FANOUT in kinds:
-        handlers[FANOUT] = run_fanout
-    if DELIVER in kinds:
-        if deliverer is None:
-            raise ValueError("deliver jobs need a Deliverer")
-        handlers[DELIVER] = deliverer
-    if INBOUND in kinds:
-        handlers[INBOUND] = dispatch.process_inbound
-    return tag_jobs(handlers)
 
 
 async def run_worker(

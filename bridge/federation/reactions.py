@@ -21,6 +21,7 @@ import html
 from collections.abc import Mapping
 from typing import Any, Final
 
+from bridge.backfeed import push
 from bridge.backfeed.comments import parse_note
 from bridge.backfeed.sanitize import plain_line
 from bridge.context import BridgeContext
@@ -104,6 +105,7 @@ async def _react(
     )
     if reaction is None:
         raise ActivityIgnored(f"{actor.id[:200]}'s {kind} of {target.article_id} counts already")
+    await push.push_reaction(ctx, reaction, "publish")
     return f"{kind} of {target.article_id} by {actor.id}"
 
 
@@ -139,6 +141,7 @@ async def _withdraw(
     withdrawn = await ctx.store.withdraw_reaction(undone_id, inbound.actor_id, ctx.clock())
     if withdrawn is None:
         raise ActivityIgnored(f"{kind} {undone_id[:200]} is withdrawn already")
+    await push.push_reaction(ctx, withdrawn, "withdraw")
     return f"{kind} {undone_id} withdrawn"
 
 

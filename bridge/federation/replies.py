@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from bridge.backfeed import push
 from bridge.backfeed.comments import (
     IncomingNote,
     author_from_actor,
@@ -208,6 +209,7 @@ async def store_comment(
     )
     if comment is None:
         raise ActivityIgnored(f"note {note.object_id[:200]} is stored already")
+    await push.push_comment(ctx, comment, "publish")
     return comment
 
 
@@ -237,6 +239,7 @@ async def record_mention(ctx: BridgeContext, note: IncomingNote) -> str:
         )
         if reaction is None:
             raise ActivityIgnored(f"mention {note.object_id[:200]} is stored already")
+        await push.push_reaction(ctx, reaction, "publish")
         return f"mention of {target.article_id} by {actor.id}"
     blogs = await ctx.store.list_blogs()
     if mentions_of(note, [ctx.urls.actor(blog.handle) for blog in blogs]):
@@ -269,6 +272,8 @@ async def on_update(ctx: BridgeContext, inbound: InboundActivity) -> str:
     state: str = edited.state
     if state in ("published", "held", "duplicate"):
         state = await _rescore(ctx, edited, note, html, inbound)
+    action: push.PushAction = "update" if state == "published" else "withdraw"
+    await push.push_comment(ctx, edited, action, version=updated.isoformat())
     return f"comment {edited.object_id} edited ({state})"
 
 
@@ -300,6 +305,7 @@ async def on_delete(ctx: BridgeContext, inbound: InboundActivity) -> str:
             now = ctx.clock()
             comments = await ctx.store.delete_comments_by_author(inbound.actor_id, now)
             reactions = await ctx.store.withdraw_reactions_by_actor(inbound.actor_id, now)
+        await push.push_withdrawals(ctx, comments, reactions)
         return f"{note}; {len(comments)} comment(s) deleted, {len(reactions)} reaction(s) withdrawn"
     origin.check_activity(ctx, inbound)
     origin.refuse_local(ctx, target, "object")
@@ -308,14 +314,17 @@ async def on_delete(ctx: BridgeContext, inbound: InboundActivity) -> str:
     comment = await ctx.store.get_comment(target)
     if comment is not None:
         origin.require_own(inbound, comment.author.actor_id, f"comment {target[:200]}")
-        if await ctx.store.delete_comment(target, ctx.clock()) is None:
+        if (deleted := await ctx.store.delete_comment(target, ctx.clock())) is None:
             raise ActivityIgnored(f"comment {target[:200]} is deleted already")
+        await push.push_comment(ctx, deleted, "withdraw")
         return f"comment {target} deleted"
     mention = await ctx.store.get_reaction(target)
     if mention is not None and mention.kind == "mention":
         origin.require_own(inbound, mention.actor.actor_id, f"mention {target[:200]}")
-        if await ctx.store.withdraw_reaction(target, inbound.actor_id, ctx.clock()) is None:
+        gone = await ctx.store.withdraw_reaction(target, inbound.actor_id, ctx.clock())
+        if gone is None:
             raise ActivityIgnored(f"mention {target[:200]} is withdrawn already")
+        await push.push_reaction(ctx, gone, "withdraw")
         return f"mention {target} withdrawn"
     raise ActivityIgnored(f"Delete of {target[:200]}, which we do not have")
 

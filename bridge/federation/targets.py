@@ -40,9 +40,11 @@ async def target_of(ctx: BridgeContext, url: str | None) -> Target | None:
     """The post or comment ``url`` names, if it is one of ours; deleted ones are not."""
     if url is None or not is_http_url(url):
         return None
-    if is_local(ctx, url):
-        return await _article(ctx, url)
+    # Comments first: the blog's own answers are Notes with ids on this bridge, and a reply
+    # to them must nest like a reply to any other comment.
     comment = await ctx.store.get_comment(url)
+    if comment is None and is_local(ctx, url):
+        return await _article(ctx, url)
     if comment is not None:
         if comment.state == "deleted":
             return None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from bridge.backfeed.dialog import dialog_job
 from bridge.context import BridgeContext
 from bridge.entries import FeedMeta
 from bridge.errors import BlogNotFound, FeedError, FeedGone
@@ -67,6 +68,11 @@ async def poll_blog(ctx: BridgeContext, blog: Blog) -> PollReport:
     started = asyncio.get_running_loop().time()
     report = await _poll(ctx, blog)
     ctx.metrics.count_poll(report.outcome, asyncio.get_running_loop().time() - started)
+    if report.error is None and blog.settings.sink != "feed":
+        # The blog's own comments are read with each poll of a blog that takes comments
+        # (the dialog: answers written on the blog go back to the fediverse).
+        await ctx.store.enqueue([dialog_job(blog.id, ctx.clock())], ctx.clock())
+        ctx.jobs_ready.set()
     return report
 
 

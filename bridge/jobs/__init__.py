@@ -30,4 +30,7 @@ DELIVER = "deliver"
 INBOUND = "inbound"
 """Process one activity received at an inbox (``bridge.federation.dispatch``)."""
 
-__all__ = ["DELIVER", "FANOUT", "INBOUND", "Handler"]
+PUSH = "push"
+"""Publish, update or withdraw one comment or linkback in the blog (``bridge.backfeed.push``)."""
+
+__all__ = ["DELIVER", "FANOUT", "INBOUND", "PUSH", "Handler"]

@@ -2,7 +2,8 @@
 
 Callers depend on a role (``BlogStore``, ``EntryStore`` ...), never on a backend. Every backend
 implements all roles in one class (:class:`Store`) and passes ``tests/contract``. The roles
-live beside this module by flow (``roles_feeds``, ``roles_federation``, ``roles_backfeed``);
+live beside this module by flow (``roles_feeds``, ``roles_federation``, ``roles_backfeed``,
+``roles_sinks``);
 the records they speak in are in :mod:`bridge.store.records`. All datetimes are aware UTC.
 """
 
@@ -63,6 +64,13 @@ from bridge.store.roles_federation import (
     RemoteCacheStore,
 )
 from bridge.store.roles_feeds import BlogStore, EntryStore, KeyStore, OutboxStore, WebSubStore
+from bridge.store.roles_sinks import (
+    SinkItem,
+    SinkItemKind,
+    SinkItemState,
+    SinkItemStore,
+    SinkItemUpdate,
+)
 
 __all__ = [
     "ActivityType",
@@ -110,6 +118,11 @@ __all__ = [
     "RemoteActor",
     "RemoteCacheStore",
     "RemoteKey",
+    "SinkItem",
+    "SinkItemKind",
+    "SinkItemState",
+    "SinkItemStore",
+    "SinkItemUpdate",
     "Store",
     "StoredEntry",
     "WebSubStatus",
@@ -134,6 +147,7 @@ class Store(
     CommentStore,
     ReactionStore,
     ActorBlockStore,
+    SinkItemStore,
     Protocol,
 ):
     """A whole backend: every role plus lifecycle and transactions."""

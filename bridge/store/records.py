@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from bridge.config import DEFAULT_NOTE_TEMPLATE, ModerationMode, ObjectType
+from bridge.config import (
+    DEFAULT_LINKBACKS_PER_MINUTE,
+    DEFAULT_NOTE_TEMPLATE,
+    ModerationMode,
+    ObjectType,
+    SinkName,
+)
 from bridge.entries import FeedEntry, FeedMeta
 
 FeedStatus = Literal["new", "ok", "failing", "gone"]
@@ -33,6 +39,14 @@ class BlogSettings:
     summary: str | None = None
     moderation: ModerationMode = "publish_all"
     """Which new comments wait for a moderator: none, first-time authors', or all."""
+    sink: SinkName = "feed"
+    """How comments and linkbacks reach the blog (``feed``: nothing is pushed)."""
+    wordpress_url: str | None = None
+    wordpress_user: str | None = None
+    wordpress_password_env: str | None = None
+    """Name of the environment variable with the WordPress application password."""
+    likes_as_comments: bool = False
+    linkbacks_per_minute: int = DEFAULT_LINKBACKS_PER_MINUTE
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from bridge.store.migrations import (
     m0003_backfeed,
     m0004_poll_leases,
     m0005_comment_text_hash,
+    m0006_sink_items,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -17,6 +18,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0003_backfeed.MIGRATION,
     m0004_poll_leases.MIGRATION,
     m0005_comment_text_hash.MIGRATION,
+    m0006_sink_items.MIGRATION,
 )
 
 __all__ = ["MIGRATIONS", "Migration"]

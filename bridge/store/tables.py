@@ -160,6 +160,13 @@ TABLES: tuple[Table, ...] = (
         identity="id",
     ),
     _table("actor_blocks", "actor_id", "actor_id reason created_at", times="created_at"),
+    _table(
+        "sink_items",
+        "blog_id kind item_id sink",
+        "blog_id kind item_id sink remote_id state live last_error created_at updated_at",
+        times="created_at updated_at",
+        bools="live",
+    ),
 )
 
 # Bookkeeping each store keeps for itself: never copied.

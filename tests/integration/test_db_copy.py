@@ -39,6 +39,7 @@ from bridge.store.base import (
     WebSubSubscription,
 )
 from bridge.store.copy import TableReport, TextProgress, copy_store
+from bridge.store.roles_sinks import SinkItemUpdate
 from bridge.store.schema import MIGRATIONS
 from bridge.store.sqlite import SQLiteStore
 from bridge.store.tables import TABLES
@@ -182,6 +183,29 @@ async def fill(store: Store) -> None:
             T0,
         )
     await store.withdraw_reaction("https://m4.example/activities/0", anna.actor_id, T0)
+    await store.put_sink_item(
+        SinkItemUpdate(
+            talk.id,
+            "comment",
+            "https://m4.example/notes/1",
+            "wordpress",
+            "published",
+            remote_id="17",
+            live=True,
+        ),
+        T0,
+    )
+    await store.put_sink_item(
+        SinkItemUpdate(
+            talk.id,
+            "linkback",
+            "https://m4.example/activities/1",
+            "pingback",
+            "failed",
+            error="fault 33: target not pingable",
+        ),
+        T0,
+    )
 
 
 async def snapshot(store: Store) -> dict[str, Any]:
@@ -210,6 +234,12 @@ async def snapshot(store: Store) -> dict[str, Any]:
     shot["inbound"] = [await store.get_inbound(n) for n in range(1, 5)]
     shot["blocks"] = await store.list_domain_blocks()
     shot["actor blocks"] = await store.list_actor_blocks()
+    shot["sink items"] = [
+        await store.get_sink_item(
+            blogs[0].id, "comment", "https://m4.example/notes/1", "wordpress"
+        ),
+        await store.list_sink_items(states=("failed",)),
+    ]
     shot["comments"] = [await store.get_comment(f"https://m4.example/notes/{n}") for n in range(3)]
     shot["reactions"] = [
         await store.get_reaction(f"https://m4.example/activities/{n}") for n in range(3)

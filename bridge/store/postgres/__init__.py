@@ -9,10 +9,18 @@ from bridge.store.postgres.followers import FollowerRows
 from bridge.store.postgres.jobs import JobRows
 from bridge.store.postgres.reactions import ReactionRows
 from bridge.store.postgres.remote import RemoteRows
+from bridge.store.postgres.sinks import SinkItemRows
 
 
 class PostgresStore(
-    BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows, CommentRows, ReactionRows
+    BlogRows,
+    EntryRows,
+    FollowerRows,
+    JobRows,
+    RemoteRows,
+    CommentRows,
+    ReactionRows,
+    SinkItemRows,
 ):
     """Every store role on one PostgreSQL database (the schema named by ``search_path``)."""
 

@@ -9,10 +9,18 @@ from bridge.store.sqlite.followers import FollowerRows
 from bridge.store.sqlite.jobs import JobRows
 from bridge.store.sqlite.reactions import ReactionRows
 from bridge.store.sqlite.remote import RemoteRows
+from bridge.store.sqlite.sinks import SinkItemRows
 
 
 class SQLiteStore(
-    BlogRows, EntryRows, FollowerRows, JobRows, RemoteRows, CommentRows, ReactionRows
+    BlogRows,
+    EntryRows,
+    FollowerRows,
+    JobRows,
+    RemoteRows,
+    CommentRows,
+    ReactionRows,
+    SinkItemRows,
 ):
     """Every store role on one SQLite file."""
 
