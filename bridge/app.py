@@ -40,7 +40,8 @@ def create_app(
 ) -> web.Application:
     """Build the bridge's web application.
 
-    ``run_workers`` starts the feed poller (and WebSub renewal) beside the web server;
+    ``run_workers`` starts the feed poller (with WebSub renewal) and the job worker (fan-out,
+    deliveries, inbound processing, pushes into blogs, the dialog) beside the web server;
     ``resolver`` and ``clock`` are seams for tests.
     """
     app = web.Application(
