@@ -17,7 +17,7 @@ from aiohttp import web
 from bridge import logs
 from bridge.activitypub import keys
 from bridge.app import create_app
-from bridge.commands import db, deliveries, followers, moderation, worker
+from bridge.commands import check, db, deliveries, followers, moderation, worker
 from bridge.config import Config, load_config, validate_feed_url, validate_handle
 from bridge.context import BridgeContext, open_context
 from bridge.errors import BlogNotFound, BridgeError
@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     remove = blogs.add_parser("remove", help="stop bridging a blog and forget it")
     remove.add_argument("handle")
     remove.set_defaults(action=lambda a: lambda ctx: _blogs_remove(ctx, a.handle))
+    check.add_check(blogs)
 
     poll = sub.add_parser("poll", help="poll one blog's feed now")
     poll.add_argument("handle")

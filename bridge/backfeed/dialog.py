@@ -6,7 +6,9 @@ A ``dialog`` job polls one blog's comments on its newest posts (:data:`POSTS_PER
   /wp-json/wp/v2/comments?post=ID&orderby=date``, every page, with the application password
   when one is configured; the post id comes from the entry's ``?p=ID`` guid);
 * else through the post's comment feed (``wfw:commentRss`` or the Atom replies link, kept
-  as the entry's ``comments_feed``).
+  as the entry's ``comments_feed``), with conditional GET: the ``ETag``/``Last-Modified`` it
+  answered are kept per post (:class:`~bridge.store.roles_dialog.DialogSourceStore`) and sent
+  back; a 304 means the post's comments are unchanged, so nothing is parsed or reconciled.
 
 Each comment the blog shows is then matched (:func:`reconcile`):
 
@@ -111,19 +113,43 @@ async def poll_dialog(
             continue
         report.posts += 1
         await reconcile(ctx, blog, stored, listing, report)
+        if listing.source is not None:
+            # Only once reconciled: a poll that failed half-way must read the feed again,
+            # not be told 304 about comments it never federated.
+            source = listing.source
+            await ctx.store.put_dialog_source(
+                blog.id,
+                stored.entry_id,
+                source.url,
+                etag=source.etag,
+                last_modified=source.last_modified,
+                now=ctx.clock(),
+            )
     return report
 
 
 @dataclass(frozen=True)
+class Validators:
+    """What a comment feed answered to come back with (``If-None-Match``/``-Modified-Since``)."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
 class Listing:
-    """A post's comments as the blog listed them; ``complete`` when it listed all."""
+    """A post's comments as the blog listed them; ``complete`` when it listed all;
+    ``source`` the comment feed's validators, to store once the listing is reconciled."""
 
     comments: tuple[BlogComment, ...]
     complete: bool
+    source: Validators | None = None
 
 
 async def read_comments(ctx: BridgeContext, blog: Blog, stored: StoredEntry) -> Listing | None:
-    """The post's comments from the REST API or its comment feed; None when it has neither."""
+    """The post's comments from the REST API or its comment feed; None when it has neither,
+    or when the comment feed answered 304 to the validators it gave last (nothing changed)."""
     settings = blog.settings
     post_id = wordpress_post_id(stored)
     if settings.wordpress_url and post_id:
@@ -131,9 +157,14 @@ async def read_comments(ctx: BridgeContext, blog: Blog, stored: StoredEntry) -> 
     feed = stored.entry.comments_feed
     if not feed:
         return None
+    known = await ctx.store.get_dialog_source(blog.id, stored.entry_id)
+    # Validators belong to the URL that gave them: a post whose comment feed moved starts afresh.
+    same = known is not None and known.url == feed
     fetched = await fetch_feed(
         ctx.http,
         feed,
+        etag=known.etag if known is not None and same else None,
+        last_modified=known.last_modified if known is not None and same else None,
         max_bytes=ctx.config.limits.max_feed_bytes,
         timeout=ctx.config.limits.fetch_timeout,
         user_agent=ctx.config.user_agent,
@@ -141,7 +172,9 @@ async def read_comments(ctx: BridgeContext, blog: Blog, stored: StoredEntry) -> 
     if fetched.status == 304:
         return None
     comments = await asyncio.to_thread(parse_comment_feed, fetched.body, url=fetched.url)
-    return Listing(comments, complete=False)
+    return Listing(
+        comments, complete=False, source=Validators(feed, fetched.etag, fetched.last_modified)
+    )
 
 
 def wordpress_post_id(stored: StoredEntry) -> str | None:

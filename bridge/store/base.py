@@ -55,6 +55,7 @@ from bridge.store.roles_backfeed import (
     ReactionStore,
     item_slug,
 )
+from bridge.store.roles_dialog import DialogSource, DialogSourceStore
 from bridge.store.roles_federation import (
     BlockStore,
     FollowerStore,
@@ -85,6 +86,8 @@ __all__ = [
     "CommentOrigin",
     "CommentState",
     "CommentStore",
+    "DialogSource",
+    "DialogSourceStore",
     "DomainBlock",
     "EntryStore",
     "FeedState",
@@ -148,6 +151,7 @@ class Store(
     ReactionStore,
     ActorBlockStore,
     SinkItemStore,
+    DialogSourceStore,
     Protocol,
 ):
     """A whole backend: every role plus lifecycle and transactions."""

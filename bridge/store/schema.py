@@ -10,6 +10,7 @@ from bridge.store.migrations import (
     m0004_poll_leases,
     m0005_comment_text_hash,
     m0006_sink_items,
+    m0007_dialog_sources,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -19,6 +20,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0004_poll_leases.MIGRATION,
     m0005_comment_text_hash.MIGRATION,
     m0006_sink_items.MIGRATION,
+    m0007_dialog_sources.MIGRATION,
 )
 
 __all__ = ["MIGRATIONS", "Migration"]

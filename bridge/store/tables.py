@@ -167,6 +167,12 @@ TABLES: tuple[Table, ...] = (
         times="created_at updated_at",
         bools="live",
     ),
+    _table(
+        "dialog_sources",
+        "blog_id entry_id",
+        "blog_id entry_id url etag last_modified checked_at",
+        times="checked_at",
+    ),
 )
 
 # Bookkeeping each store keeps for itself: never copied.

@@ -206,6 +206,22 @@ async def fill(store: Store) -> None:
         ),
         T0,
     )
+    await store.put_dialog_source(
+        talk.id,
+        first.id,
+        "https://www.talkabout.de/2010/02/21/post/feed/",
+        etag='W/"c-ä1"',
+        last_modified="Sun, 21 Feb 2010 17:00:00 GMT",
+        now=T0,
+    )
+    await store.put_dialog_source(
+        other.id,
+        "https://z.example/?p=1",
+        "https://z.example/?p=1&feed=rss2",
+        etag=None,
+        last_modified=None,
+        now=T0 + timedelta(seconds=1),
+    )
 
 
 async def snapshot(store: Store) -> dict[str, Any]:
@@ -239,6 +255,11 @@ async def snapshot(store: Store) -> dict[str, Any]:
             blogs[0].id, "comment", "https://m4.example/notes/1", "wordpress"
         ),
         await store.list_sink_items(states=("failed",)),
+    ]
+    shot["dialog sources"] = [
+        await store.get_dialog_source(blog.id, entry_id)
+        for blog in blogs
+        for entry_id in (*entry_ids, "https://z.example/?p=1")
     ]
     shot["comments"] = [await store.get_comment(f"https://m4.example/notes/{n}") for n in range(3)]
     shot["reactions"] = [

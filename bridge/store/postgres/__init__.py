@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bridge.store.postgres.blogs import BlogRows
 from bridge.store.postgres.comments import CommentRows
+from bridge.store.postgres.dialog import DialogSourceRows
 from bridge.store.postgres.entries import EntryRows
 from bridge.store.postgres.followers import FollowerRows
 from bridge.store.postgres.jobs import JobRows
@@ -21,6 +22,7 @@ class PostgresStore(
     CommentRows,
     ReactionRows,
     SinkItemRows,
+    DialogSourceRows,
 ):
     """Every store role on one PostgreSQL database (the schema named by ``search_path``)."""
 

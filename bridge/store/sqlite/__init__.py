@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bridge.store.sqlite.blogs import BlogRows
 from bridge.store.sqlite.comments import CommentRows
+from bridge.store.sqlite.dialog import DialogSourceRows
 from bridge.store.sqlite.entries import EntryRows
 from bridge.store.sqlite.followers import FollowerRows
 from bridge.store.sqlite.jobs import JobRows
@@ -21,6 +22,7 @@ class SQLiteStore(
     CommentRows,
     ReactionRows,
     SinkItemRows,
+    DialogSourceRows,
 ):
     """Every store role on one SQLite file."""
 
