@@ -17,8 +17,9 @@ blog's sink and records what the sink returned (``SinkItemStore``), so:
   error) without changing whether it is live.
 
 A reply is pushed after the comment it answers, so the blog can thread it: while the parent's
-own push is pending the reply's job waits (``RetryLater``); a parent that failed for good or
-was withdrawn leaves the reply top-level.
+own push is pending, or failed for now and is retried, the reply's job waits (``RetryLater``);
+a parent that failed for good or was withdrawn leaves the reply top-level. A reply to a comment
+written on the blog itself (read by the dialog) answers it by the blog's own id.
 
 Linkbacks only ever go to the blog's own hosts (those of its feed, its home page and its
 WordPress address), never to a URL found in remote content; and at most
@@ -41,10 +42,12 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from bridge.activitypub.actors import safe_http_url
+from bridge.backfeed.blog_comments import wordpress_comment_id
 from bridge.backfeed.pages import item_title, person_view
 from bridge.backfeed.sanitize import sanitize_html
 from bridge.context import BridgeContext
 from bridge.errors import Rejected, RetryLater
+from bridge.federation.dialog_out import blog_comment_id
 from bridge.jobs import PUSH, Handler
 from bridge.sinks.access import hosts_of
 from bridge.sinks.base import Sink, SinkComment, SinkLinkback, SinkResult
@@ -83,6 +86,9 @@ SinkFactory = Callable[[BridgeContext, Blog], Sink]
 RATE_WINDOW: Final = timedelta(minutes=1)
 PARENT_WAIT: Final = 30.0
 """Seconds a reply waits for the comment it answers to reach the blog."""
+RETRYING: Final = "will retry: "
+"""Starts the recorded error of a push that failed for now (``RetryLater``): a reply waits
+for such a parent, while one whose parent was ``Rejected`` goes top-level."""
 UNTITLED: Final = "Untitled post"
 _ITEMS: Final[dict[str, SinkItemKind]] = {"comment": "comment", "linkback": "linkback"}
 _ACTIONS: Final[dict[str, PushAction]] = {
@@ -309,9 +315,8 @@ class _Pusher:
         try:
             result: SinkResult = await call
         except (RetryLater, Rejected) as exc:
-            await self.ctx.store.put_sink_item(
-                replace(base, error=str(exc)[:1000]), self.ctx.clock()
-            )
+            error = f"{RETRYING}{exc}" if isinstance(exc, RetryLater) else str(exc)
+            await self.ctx.store.put_sink_item(replace(base, error=error[:1000]), self.ctx.clock())
             raise
         done = replace(
             base,
@@ -335,15 +340,26 @@ class _Pusher:
         parent = await self.ctx.store.get_comment(comment.parent_id)
         if parent is None or parent.state != "published" or parent.blog_id != self.blog.id:
             return None  # answers the post itself, or a comment the blog will never show
+        if parent.origin == "blog":
+            return self._blog_comment_id(parent)
         record = await self.ctx.store.get_sink_item(
             self.blog.id, "comment", parent.object_id, self.sink.name
         )
-        if record is None:
+        # The parent's push pending, or failed for now and retried: the reply goes after it.
+        if record is None or (not record.live and (record.last_error or "").startswith(RETRYING)):
             raise RetryLater(
                 f"waiting for comment {parent.object_id[:200]} to reach the blog first",
                 retry_after=PARENT_WAIT,
             )
         return record.remote_id if record.live else None
+
+    def _blog_comment_id(self, parent: Comment) -> str | None:
+        """The WordPress id of a comment written on the blog itself (the dialog read it
+        there, so it was never pushed and has no record); None for other sinks."""
+        ref = blog_comment_id(parent)
+        if ref is None or self.sink.name != "wordpress":
+            return None
+        return ref if ref.isdigit() else wordpress_comment_id(ref)
 
     def _post(self, stored: StoredEntry) -> tuple[str, str, str]:
         """The post's URL on the blog, its guid and its title as the pages show it."""
