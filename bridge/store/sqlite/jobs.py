@@ -41,7 +41,11 @@ class JobRows(SQLiteBase):
                     for job in jobs
                 ],
             )
-        return cursor.rowcount
+            added = cursor.rowcount
+            # Close at once: an open cursor keeps its statement busy, and tasks sharing a
+            # transaction may run the same INSERT concurrently ("bad parameter or API misuse").
+            await cursor.close()
+        return added
 
     async def claim_jobs(
         self,
