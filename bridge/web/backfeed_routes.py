@@ -31,11 +31,13 @@ from aiohttp import web
 
 from bridge.activitypub.actors import display_name, safe_http_url
 from bridge.activitypub.excerpts import excerpt
-from bridge.activitypub.negotiation import wants_activity_json
+from bridge.activitypub.jsonld import with_context
+from bridge.activitypub.negotiation import activity_response, wants_activity_json
 from bridge.appkeys import CONTEXT
 from bridge.backfeed import commentfeeds, pages
 from bridge.backfeed.commentfeeds import CommentFeed, FeedKind, PostRef
 from bridge.context import BridgeContext
+from bridge.federation.dialog_out import SOURCE_KIND
 from bridge.store.base import Blog, StoredEntry
 from bridge.store.roles_backfeed import Comment, CommentState
 from bridge.web import pages as web_pages
@@ -165,6 +167,22 @@ async def post_page(request: web.Request) -> web.StreamResponse:
 # One comment, one linkback
 
 
+async def _blog_note(
+    request: web.Request, ctx: BridgeContext, blog: Blog, stored: StoredEntry, comment: Comment
+) -> web.StreamResponse:
+    """The Note an answer on the blog became, dereferenceable at its id (servers fetch a
+    reply's parent); browsers are sent to the comment's own page."""
+    if comment.deleted_at is not None or comment.state == "deleted":
+        if wants_activity_json(request.headers.get("Accept")):
+            tombstone = {"id": comment.object_id, "type": "Tombstone", "formerType": "Note"}
+            return activity_response(with_context(tombstone), status=410)
+        return await _error(ctx, 410, "The author deleted this comment.")
+    if wants_activity_json(request.headers.get("Accept")):
+        note = {k: v for k, v in comment.source.items() if k != SOURCE_KIND}
+        return activity_response(with_context(note))
+    raise web.HTTPFound(comment_url(ctx, blog, stored.slug, comment))
+
+
 @routes.get("/users/{handle}/posts/{slug}/comments/{item:[0-9a-f]{20}}")
 async def comment_item_page(request: web.Request) -> web.StreamResponse:
     """One comment's page (a pingback or webmention source); 410 once deleted."""
@@ -172,7 +190,14 @@ async def comment_item_page(request: web.Request) -> web.StreamResponse:
     if isinstance(found, web.Response):
         return found
     ctx, blog, stored = found
-    comment = await ctx.store.get_comment_by_slug(blog.id, request.match_info["item"])
+    wanted = request.match_info["item"]
+    comment = await ctx.store.get_comment_by_slug(blog.id, wanted)
+    if comment is None:
+        # An answer written on the blog is a Note whose id is this URL (see dialog_out).
+        note_id = ctx.urls.comment_page(blog.handle, stored.slug, wanted)
+        comment = await ctx.store.get_comment(note_id)
+        if comment is not None and comment.origin == "blog":
+            return await _blog_note(request, ctx, blog, stored, comment)
     if comment is None or comment.entry_id != stored.entry_id:
         return await _error(ctx, 404, "No such comment.")
     if comment.state == "deleted" or comment.deleted_at is not None:

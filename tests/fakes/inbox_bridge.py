@@ -33,6 +33,7 @@ from bridge.federation.dispatch import process_inbound
 from bridge.jobs import DELIVER, INBOUND
 from bridge.store.base import Blog, BlogSettings, InboundActivity, Job, KeyPair, NewBlog
 from bridge.store.sqlite import SQLiteStore
+from bridge.web import backfeed_routes
 from bridge.web import routes as ap_routes
 from tests.conftest import FakeClock, make_config
 from tests.fakes import httpsig
@@ -230,6 +231,7 @@ async def running_bridge(
         app[CONTEXT] = ctx
         inbox.install(app)
         app.add_routes(ap_routes.routes)
+        app.add_routes(backfeed_routes.routes)
         server = TestServer(app, host="127.0.0.1", port=port)
         await server.start_server()
         try:

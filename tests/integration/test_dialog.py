@@ -132,6 +132,11 @@ async def test_the_authors_answer_reaches_maurice_threaded_edited_and_deleted(
     assert maurice.id in sent["cc"]
     assert {"type": "Mention", "href": maurice.id, "name": "@alice@mastodon.test"} in sent["tag"]
     assert "@<span>alice</span>" in sent["content"] and "Jawoll! Danke!" in sent["content"]
+    # Servers fetch a reply's parent: the Note answers at its id, signed or not.
+    status, fetched = await world.mastodon.fetch(answer.object_id)
+    assert status == 200, fetched
+    assert fetched["id"] == answer.object_id and fetched["inReplyTo"] == first["id"]
+    assert "blog-comment" not in fetched
 
     # A second poll changes nothing: nothing is federated twice.
     again = await poll_dialog(bridge.ctx, blog)
