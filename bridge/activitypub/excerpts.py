@@ -1,33 +1,22 @@
 """Plain text from feed HTML: the excerpt of a post, and character references made readable.
 
-Pure functions on strings; the HTML is parsed with the standard library's tolerant parser
-(feed HTML is often broken), never executed or fetched.
+Pure functions on strings; the HTML is read by a linear, tolerant reader (feed HTML is often
+broken, sometimes hostile), never executed or fetched.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from html.parser import HTMLParser
 from typing import Final
+
+from bridge.backfeed.sanitize import html_to_text as sanitized_text
 
 EXCERPT_LENGTH: Final = 500
 """Excerpt length in characters: FEP-b2b8 asks for "about 500 characters" in `summary`."""
 
 ELLIPSIS: Final = "…"
 
-# Elements whose text is not prose (scripts, styles) or not shown (templates).
-_SKIPPED: Final = frozenset({"script", "style", "template", "noscript", "head", "title"})
-# Elements that end a line of text: their boundary must become a space, else
-# "<p>Ende.</p><p>Anfang</p>" would read "Ende.Anfang".
-_BREAKING: Final = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl",
-        "dt", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-        "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "td",
-        "th", "tr", "ul",
-    }
-)  # fmt: skip
 # WordPress (and others) end a truncated excerpt with "[…]" or "[...]"; some with a bare "…".
 _MORE_MARKER: Final = re.compile(r"\s*(?:\[\s*(?:…|\.\.\.)\s*\]|…|\.\.\.)\s*$")
 _CHARREF: Final = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -36,43 +25,14 @@ _KEEP_ESCAPED: Final = frozenset("<>&\"'")
 _SENTENCE_END: Final = (".", "!", "?", "…", ":", ";")
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIPPED:
-            self.skipping += 1
-        elif tag in _BREAKING:
-            self.parts.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BREAKING:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIPPED:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag in _BREAKING:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
-
-
 def html_to_text(markup: str) -> str:
     """The readable text of an HTML fragment on one line: tags dropped, entities decoded.
 
-    Block boundaries become spaces and runs of whitespace (including no-break spaces)
-    collapse to one space; the text of scripts and styles is dropped.
+    Block boundaries become spaces and runs of whitespace collapse to one space; the text of
+    scripts and styles is dropped. The linear reader of :mod:`bridge.backfeed.sanitize` does the
+    work: the stdlib parser is superlinear on hostile markup, which a feed can carry too.
     """
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    return " ".join("".join(parser.parts).split())
+    return sanitized_text(markup)
 
 
 def excerpt(markup: str, limit: int = EXCERPT_LENGTH) -> str:
