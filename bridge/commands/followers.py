@@ -112,7 +112,11 @@ async def block_domain(ctx: BridgeContext, raw: str, reason: str | None) -> int:
         ]
         for actor_id in doomed:
             dropped += await ctx.store.remove_follower(blog.id, actor_id)
-    print(f"blocked {domain} and its subdomains; removed {dropped} follower(s)")
+    cancelled = await ctx.store.cancel_jobs_for_domain(domain, ctx.clock())
+    print(
+        f"blocked {domain} and its subdomains; removed {dropped} follower(s), "
+        f"cancelled {cancelled} queued job(s)"
+    )
     return 0
 
 

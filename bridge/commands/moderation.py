@@ -170,6 +170,7 @@ async def import_blocklist(ctx: BridgeContext, path: Path, dry_run: bool) -> int
         await ctx.store.block_domain(rule.domain, rule.reason, ctx.clock(), severity)
         if severity == "block":
             blocked.add(rule.domain)
+            await ctx.store.cancel_jobs_for_domain(rule.domain, ctx.clock())
     verb = "would change" if dry_run else "changed"
     print(
         f"{len(blocklist.rules)} rule(s) read, {verb} {changed}, "

@@ -147,6 +147,11 @@ class JobStore(Protocol):
         """Delete done jobs last updated before ``before``."""
         ...
 
+    async def cancel_jobs_for_domain(self, domain: str, now: datetime) -> int:
+        """Close the queued and failing jobs that talk to ``domain`` or a subdomain of it (any
+        port): state done, last error "cancelled: domain blocked". Returns how many."""
+        ...
+
 
 class HostStore(Protocol):
     """Health of remote hosts."""

@@ -303,3 +303,17 @@ async def test_domain_block_lifecycle(store: Store) -> None:
     assert [(b.domain, b.reason) for b in blocks] == [("spam.example", "updated reason")]
     assert await store.unblock_domain("spam.example")
     assert not await store.unblock_domain("spam.example")
+
+
+async def test_blocking_a_domain_cancels_its_queued_jobs(store: Store) -> None:
+    hosts = ["spam.example", "spam.example:8443", "a.spam.example", "notspam.example", None]
+    await store.enqueue([NewJob("deliver", {"h": h}, host=h) for h in hosts], T0)
+    (running,) = await store.claim_jobs(["deliver"], T0, 1, 60, "w")
+    assert running.host == "spam.example"
+    assert await store.cancel_jobs_for_domain("Spam.Example", T0) == 2
+    left = await store.claim_jobs(["deliver"], T0, 10, 60, "w")
+    assert sorted(str(j.host) for j in left) == ["None", "notspam.example"]
+    # A job already running finishes as it will; only waiting ones are closed.
+    assert (await store.get_job(running.id)).state == "running"  # type: ignore[union-attr]
+    done = await store.list_jobs("done")
+    assert {j.last_error for j in done} == {"cancelled: domain blocked"}

@@ -182,6 +182,20 @@ class JobRows(PostgresBase):
             "DELETE FROM jobs WHERE state = 'done' AND updated_at < $1", ts(before)
         )
 
+    async def cancel_jobs_for_domain(self, domain: str, now: datetime) -> int:
+        """Close the queued and failing jobs that talk to ``domain`` or its subdomains."""
+        domain = domain.lower().strip(".")
+        return await self._execute(
+            "UPDATE jobs SET state = 'done', last_error = 'cancelled: domain blocked', "
+            "lease_until = NULL, updated_at = $1 WHERE state IN ('queued', 'dead') AND "
+            "(host = $2 OR host LIKE $3 OR host LIKE $4 OR host LIKE $5)",
+            ts(now),
+            domain,
+            f"{domain}:%",
+            f"%.{domain}",
+            f"%.{domain}:%",
+        )
+
     async def get_host(self, host: str) -> HostStatus | None:
         """What is known of a host."""
         row = await self._row("SELECT * FROM hosts WHERE host = $1", host)

@@ -203,6 +203,16 @@ class JobRows(SQLiteBase):
         )
         return changed
 
+    async def cancel_jobs_for_domain(self, domain: str, now: datetime) -> int:
+        """Close the queued and failing jobs that talk to ``domain`` or its subdomains."""
+        domain = domain.lower().strip(".")
+        return await self._statement(
+            "UPDATE jobs SET state = 'done', last_error = 'cancelled: domain blocked', "
+            "lease_until = NULL, updated_at = ? WHERE state IN ('queued', 'dead') AND "
+            "(host = ? OR host LIKE ? OR host LIKE ? OR host LIKE ?)",
+            (ts(now), domain, f"{domain}:%", f"%.{domain}", f"%.{domain}:%"),
+        )
+
     async def get_host(self, host: str) -> HostStatus | None:
         """What is known of a host."""
         row = await self._row("SELECT * FROM hosts WHERE host = ?", (host,))
