@@ -15,10 +15,8 @@ One :class:`JobWorker` per process runs every job kind it has a handler for:
   its traceback and retried like a transient failure, so no job is ever lost to one;
 * every attempt is counted in ``ctx.metrics`` by kind and outcome, deliveries also by the
   host class of their answer (:func:`bridge.metrics.host_class`);
-* outcomes are written in batches, one transaction for all the jobs that ended while the
-  previous batch was being written, the successes in one statement
-  (``JobStore.finish_jobs``); a job's slot is free at once, the job stays claimed until its
-  outcome is stored. This spares the queue a commit, and a statement, per job;
+* outcomes are written in batches (:mod:`bridge.jobs.outcomes`): a job's slot is free at
+  once, the job stays claimed until its outcome is stored;
 * it wakes when this process enqueues (``ctx.jobs_ready``), when a slot frees up, or every
   ``poll_interval`` seconds (retries come due with time);
 * on stop it claims nothing more, lets running jobs finish for ``shutdown_grace`` seconds,
@@ -45,14 +43,14 @@ import socket
 import uuid
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from bridge.config import Config
 from bridge.context import BridgeContext
 from bridge.errors import Rejected, RetryLater
 from bridge.jobs import DELIVER, Handler
+from bridge.jobs.outcomes import Outcome, OutcomeRecorder
 from bridge.jobs.retry import Rand, RetryPolicy
 from bridge.store.records import Job
 
@@ -60,18 +58,6 @@ log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL = 60 * 60.0
 """Seconds between deletions of old finished jobs."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one attempt ended, waiting to be written to the queue."""
-
-    job: Job
-    state: Literal["done", "retry", "dead"]
-    at: datetime
-    status: int | None = None
-    error: str | None = None
-    run_at: datetime | None = None
 
 
 def default_worker_id(config: Config) -> str:
@@ -126,9 +112,7 @@ class JobWorker:
         self._running: dict[asyncio.Task[None], Job] = {}
         self._per_host: Counter[str] = Counter()
         self._freed = asyncio.Event()
-        self._outcomes: list[Outcome] = []
-        self._outcome_ready = asyncio.Event()
-        self._closing = False
+        self._outcomes = OutcomeRecorder(ctx, self._held)
         # Claimed jobs waiting for a host slot are capped, so memory stays bounded however
         # skewed the queue is towards a few hosts.
         self._max_waiting = 4 * concurrency
@@ -159,7 +143,7 @@ class JobWorker:
 
         May be called again after it returned (a supervisor restarting a crashed worker).
         """
-        self._closing = False
+        self._outcomes.open()
         store = self.ctx.store
         released = await store.release_jobs(self.worker_id, self.ctx.clock())
         if released:
@@ -169,7 +153,7 @@ class JobWorker:
                 released,
             )
         upkeep = asyncio.create_task(self._upkeep(), name=f"jobs-upkeep-{self.worker_id}")
-        recorder = asyncio.create_task(self._recorder(), name=f"jobs-record-{self.worker_id}")
+        recorder = asyncio.create_task(self._outcomes.run(), name=f"jobs-record-{self.worker_id}")
         log.info(
             "worker %s started kinds=%s concurrency=%d per_host=%d",
             self.worker_id,
@@ -305,7 +289,7 @@ class JobWorker:
         except RetryLater as exc:
             self._retry(job, attempt, exc.status, str(exc), exc.retry_after, started, exc)
         except Rejected as exc:
-            self._record(Outcome(job, "dead", self.ctx.clock(), exc.status, str(exc)))
+            self._outcomes.record(Outcome(job, "dead", self.ctx.clock(), exc.status, str(exc)))
             self._log(job, attempt, "rejected", exc.status, started, str(exc))
             self._count(job, "dead", started, exc.status, exc)
         except TimeoutError as exc:
@@ -316,7 +300,7 @@ class JobWorker:
             log.exception("job %d (%s) failed with an unexpected error", job.id, job.kind)
             self._retry(job, attempt, None, f"{type(exc).__name__}: {exc}", None, started, exc)
         else:
-            self._record(Outcome(job, "done", self.ctx.clock(), status))
+            self._outcomes.record(Outcome(job, "done", self.ctx.clock(), status))
             self._log(job, attempt, "done", status, started)
             self._count(job, "done", started, status)
 
@@ -333,11 +317,11 @@ class JobWorker:
         now = self.ctx.clock()
         run_at = self.retry_policy.next_run(now, attempt, retry_after=retry_after, rand=self.rand)
         if run_at is None:
-            self._record(Outcome(job, "dead", now, status, error))
+            self._outcomes.record(Outcome(job, "dead", now, status, error))
             self._log(job, attempt, "gave up", status, started, error)
             self._count(job, "dead", started, status, exc)
             return
-        self._record(Outcome(job, "retry", now, status, error, run_at))
+        self._outcomes.record(Outcome(job, "retry", now, status, error, run_at))
         wait = (run_at - now).total_seconds()
         self._log(job, attempt, f"retry in {wait:.0f} s", status, started, error)
         self._count(job, "retry", started, status, exc)
@@ -355,42 +339,6 @@ class JobWorker:
         metrics.count_job(job.kind, outcome, asyncio.get_running_loop().time() - started)
         if job.kind == DELIVER:
             metrics.count_delivery(outcome, status, exc)
-
-    def _record(self, outcome: Outcome) -> None:
-        self._outcomes.append(outcome)
-        self._outcome_ready.set()
-
-    async def _recorder(self) -> None:
-        """Write outcomes as they come, each batch in one transaction, until shutdown."""
-        while not self._closing:
-            await self._outcome_ready.wait()
-            self._outcome_ready.clear()
-            await self._write_outcomes()
-
-    async def _write_outcomes(self) -> None:
-        batch, self._outcomes = self._outcomes, []
-        if not batch:
-            return
-        store = self.ctx.store
-        done = [(o.job.id, o.at, o.status) for o in batch if o.state == "done"]
-        failed = [o for o in batch if o.state != "done"]
-        try:
-            if not failed:
-                await store.finish_jobs(done)  # one statement: atomic by itself
-                return
-            async with store.transaction():
-                await store.finish_jobs(done)
-                for o in failed:
-                    if o.state == "retry" and o.run_at is not None:
-                        await store.retry_job(o.job.id, o.at, o.run_at, o.status, o.error)
-                    else:
-                        await store.bury_job(o.job.id, o.at, o.status, o.error)
-        finally:
-            # Written or not, these jobs are no longer ours to renew: if the write failed
-            # they stay claimed and run again once their lease ends (or the worker restarts,
-            # which the failure brings about). Late, but never lost.
-            for o in batch:
-                self._held.pop(o.job.id, None)
 
     def _log(
         self,
@@ -454,11 +402,10 @@ class JobWorker:
                 await asyncio.wait(late)
                 log.warning("worker %s cancelled %d unfinished jobs", self.worker_id, len(late))
         # Not cancelled: a batch cut off mid-transaction would be rolled back and redone.
-        self._closing = True
-        self._outcome_ready.set()
+        self._outcomes.close()
         if not recorder.done():
             await recorder
-        await self._write_outcomes()
+        await self._outcomes.flush()
         released = await self.ctx.store.release_jobs(self.worker_id, self.ctx.clock())
         self._held.clear()
         log.info("worker %s stopped; %d jobs back in the queue", self.worker_id, released)
