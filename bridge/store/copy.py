@@ -18,7 +18,8 @@ from typing import Protocol, TextIO
 
 from bridge.errors import StoreError
 from bridge.store.base import Store
-from bridge.store.tables import OWN_TABLES, TABLES, RowValues, Table, Tables, tables_of
+from bridge.store.table_rows import Tables, tables_of
+from bridge.store.tables import OWN_TABLES, TABLES, RowValues, Table
 
 
 @dataclass(frozen=True)
