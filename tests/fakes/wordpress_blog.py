@@ -2,7 +2,8 @@
 XML-RPC pingbacks and a webmention endpoint, with switchable failures.
 
 Shaped after WordPress core (``WP_REST_Comments_Controller``, application passwords) and the
-Webmention plugin; see :mod:`tests.fakes.wordpress_linkbacks` for the linkback receivers.
+Webmention plugin; see :mod:`tests.fakes.wordpress_rest` for the REST API and
+:mod:`tests.fakes.wordpress_linkbacks` for the linkback receivers.
 Tests read ``blog.comments`` and ``blog.requests`` and switch ``blog.down`` (503 everywhere),
 ``blog.rate_limited`` (that many 429 answers), ``await blog.stop()``/``start()`` (connection
 refused in between; the port stays).
@@ -11,7 +12,6 @@ refused in between; the port stays).
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from aiohttp import web
 
-from tests.fakes import wordpress_linkbacks
+from tests.fakes import wordpress_linkbacks, wordpress_rest
+from tests.fakes.wordpress_rest import rest_error
 
 USER = "editor"
 APP_PASSWORD = "abcd EFGH ijkl MNOP qrst UVWX"
@@ -174,7 +175,7 @@ class FakeWordPressBlog:
             )
         if self.rate_limited > 0:
             self.rate_limited -= 1
-            return _rest_error(
+            return rest_error(
                 429, "too_many_requests", "Slow down", {"Retry-After": self.retry_after}
             )
         path = request.path
@@ -183,9 +184,9 @@ class FakeWordPressBlog:
         if path == "/wp-json/webmention/1.0/endpoint" and request.method == "POST":
             return await wordpress_linkbacks.webmention_endpoint(self, request)
         if path.startswith("/wp-json/wp/v2/posts"):
-            return self._posts(request)
+            return wordpress_rest.posts_endpoint(self, request)
         if path.startswith("/wp-json/wp/v2/comments"):
-            return await self._comments(request)
+            return await wordpress_rest.comments_endpoint(self, request)
         if path == "/" and "p" in request.query:
             post = self.post_for_url(str(request.url))
             if post is None:
@@ -212,198 +213,22 @@ class FakeWordPressBlog:
         )
         return web.Response(text=body, content_type="text/html", headers=headers)
 
-    def _authorised(self, request: web.Request) -> web.Response | None:
+    def authorised(self, request: web.Request) -> web.Response | None:
         """None when the Basic credentials name the editor's application password."""
         header = request.headers.get("Authorization", "")
         if not header.startswith("Basic "):
             return None if request.method == "GET" else _login_required(request)
         user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         if user != USER:
-            return _rest_error(401, "invalid_username", "Unknown username.")
+            return rest_error(401, "invalid_username", "Unknown username.")
         # WordPress strips everything but letters and digits from application passwords.
         if _squash(password) != _squash(self.password):
-            return _rest_error(
+            return rest_error(
                 401,
                 "incorrect_password",
                 "The provided password is an invalid application password.",
             )
         return None
-
-    def _posts(self, request: web.Request) -> web.Response:
-        tail = request.path.removeprefix("/wp-json/wp/v2/posts").strip("/")
-        if tail:
-            post = self.posts.get(int(tail)) if tail.isdigit() else None
-            if post is None:
-                return _rest_error(404, "rest_post_invalid_id", "Invalid post ID.")
-            return web.json_response(self._post_json(post))
-        slug = request.query.get("slug")
-        found = [p for p in self.posts.values() if slug is None or p.slug == slug]
-        return web.json_response([self._post_json(p) for p in found])
-
-    def _post_json(self, post: WPPost) -> dict[str, Any]:
-        return {
-            "id": post.id,
-            "slug": post.slug,
-            "link": self.post_link(post),
-            "guid": {"rendered": f"{self.url}/?p={post.id}"},
-            "comment_status": "open" if post.comments_open else "closed",
-            "ping_status": "open" if post.pings_open else "closed",
-        }
-
-    async def _comments(self, request: web.Request) -> web.Response:
-        denied = self._authorised(request)
-        if denied is not None:
-            return denied
-        edit = "Authorization" in request.headers
-        tail = request.path.removeprefix("/wp-json/wp/v2/comments").strip("/")
-        if not tail:
-            if request.method == "POST":
-                return await self._create(request, edit)
-            return self._list(request, edit)
-        comment = self.comments.get(int(tail)) if tail.isdigit() else None
-        if comment is None:
-            return _rest_error(404, "rest_comment_invalid_id", "Invalid comment ID.")
-        if request.method == "GET":
-            return web.json_response(self._comment_json(comment, edit))
-        if request.method == "DELETE":
-            if request.query.get("force") in ("true", "1"):
-                del self.comments[comment.id]
-                return web.json_response(
-                    {"deleted": True, "previous": self._comment_json(comment, edit)}
-                )
-            if comment.status == "trash":
-                return _rest_error(
-                    410, "rest_already_trashed", "The comment has already been trashed."
-                )
-            comment.status = "trash"
-            return web.json_response(self._comment_json(comment, edit))
-        if request.method in ("POST", "PUT", "PATCH"):
-            data = await request.json()
-            if "content" in data:
-                if not str(data["content"]).strip():
-                    return _rest_error(
-                        400, "rest_comment_content_invalid", "Invalid comment content."
-                    )
-                comment.content = str(data["content"])
-            for key in ("author_name", "author_url", "author_email", "date_gmt"):
-                if key in data:
-                    setattr(comment, key, str(data[key]))
-            self._update_meta(comment, data.get("meta"))
-            return web.json_response(self._comment_json(comment, edit))
-        raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST", "DELETE"])
-
-    async def _create(self, request: web.Request, edit: bool) -> web.Response:
-        data = await request.json()
-        if data.get("type") not in (None, "", "comment"):
-            return _rest_error(
-                400, "rest_invalid_comment_type", "Cannot create a comment with that type."
-            )
-        post = self.posts.get(int(data.get("post", 0) or 0))
-        if post is None:
-            return _rest_error(
-                403,
-                "rest_comment_invalid_post_id",
-                "Sorry, you are not allowed to create this comment without a post.",
-            )
-        if not post.comments_open:
-            return _rest_error(
-                403, "rest_comment_closed", "Sorry, comments are closed for this item."
-            )
-        parent = int(data.get("parent", 0) or 0)
-        if parent and (parent not in self.comments or self.comments[parent].post != post.id):
-            return _rest_error(400, "rest_comment_invalid_parent", "Invalid parent comment.")
-        content = str(data.get("content", "")).strip()
-        if not content:
-            return _rest_error(400, "rest_comment_content_invalid", "Invalid comment content.")
-        name, email = str(data.get("author_name", "")), str(data.get("author_email", ""))
-        if self.require_name_email and not (name and email):
-            return _rest_error(
-                400,
-                "rest_comment_author_data_required",
-                "Creating a comment requires valid author name and email values.",
-            )
-        for other in self.comments.values():
-            if (
-                other.post == post.id
-                and other.status != "trash"
-                and other.parent == parent
-                and (other.author_name == name or (email and other.author_email == email))
-                and other.content == content
-            ):
-                return _rest_error(
-                    409,
-                    "comment_duplicate",
-                    "Duplicate comment detected; it looks as though you&#8217;ve already said that!",  # noqa: E501
-                )
-        comment = self.add_comment(
-            post=post.id,
-            parent=parent,
-            author_name=name,
-            author_email=email,
-            author_url=str(data.get("author_url", "")),
-            content=content,
-            date_gmt=str(data.get("date_gmt") or NOW.strftime("%Y-%m-%dT%H:%M:%S")),
-            agent=request.headers.get("User-Agent", ""),
-        )
-        self._update_meta(comment, data.get("meta"))
-        location = f"{self.url}/wp-json/wp/v2/comments/{comment.id}"
-        return web.json_response(
-            self._comment_json(comment, edit), status=201, headers={"Location": location}
-        )
-
-    def _list(self, request: web.Request, edit: bool) -> web.Response:
-        query = request.query
-        status = query.get("status", "approve")
-        if status != "approve" and not edit:
-            return _rest_error(401, "rest_forbidden_param", "Query parameter not permitted: status")
-        wanted = {"approve": "approved", "hold": "hold", "trash": "trash"}.get(status)
-        found = [
-            c
-            for c in self.comments.values()
-            if ("post" not in query or str(c.post) == query["post"])
-            and ("parent" not in query or str(c.parent) == query["parent"])
-            and c.type == query.get("type", "comment")
-            and ((status == "all" and c.status != "trash") or c.status == wanted)
-        ]
-        found.sort(key=lambda c: c.id, reverse=query.get("order", "desc") == "desc")
-        per_page, page = int(query.get("per_page", 10)), int(query.get("page", 1))
-        chunk = found[(page - 1) * per_page : page * per_page]
-        pages = max(1, -(-len(found) // per_page))
-        headers = {"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(pages)}
-        return web.json_response([self._comment_json(c, edit) for c in chunk], headers=headers)
-
-    def _update_meta(self, comment: WPComment, meta: Any) -> None:
-        # Unregistered keys are ignored without complaint, as WP_REST_Meta_Fields does.
-        if isinstance(meta, dict):
-            for key, value in meta.items():
-                if key in self.registered_meta:
-                    comment.meta[key] = value
-
-    def _comment_json(self, comment: WPComment, edit: bool) -> dict[str, Any]:
-        digest = hashlib.md5(comment.author_email.strip().lower().encode()).hexdigest()
-        data: dict[str, Any] = {
-            "id": comment.id,
-            "post": comment.post,
-            "parent": comment.parent,
-            "author": 0,
-            "author_name": comment.author_name,
-            "author_url": comment.author_url,
-            "date_gmt": comment.date_gmt,
-            "content": {"rendered": comment.content},
-            "link": self.comment_link(comment),
-            "status": comment.status,
-            "type": comment.type,
-            "author_avatar_urls": {
-                size: f"https://secure.gravatar.com/avatar/{digest}?s={size}&d=mm&r=g"
-                for size in ("24", "48", "96")
-            },
-            "meta": {key: comment.meta.get(key, "") for key in self.registered_meta},
-        }
-        if edit:
-            data["author_email"] = comment.author_email
-            data["author_user_agent"] = comment.agent
-            data["content"]["raw"] = comment.content
-        return data
 
 
 class SourcePages:
@@ -453,13 +278,6 @@ def _squash(password: str) -> str:
 
 
 def _login_required(request: web.Request) -> web.Response:
-    return _rest_error(
+    return rest_error(
         401, "rest_comment_login_required", "Sorry, you must be logged in to comment."
     )
-
-
-def _rest_error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    body = {"code": code, "message": message, "data": {"status": status}}
-    return web.json_response(body, status=status, headers=headers)

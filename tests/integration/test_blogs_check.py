@@ -81,7 +81,7 @@ class CheckedBlog:
                 {"code": "rest_not_logged_in", "message": "You are not currently logged in."},
                 status=401,
             )
-        refused = self.blog._authorised(request)
+        refused = self.blog.authorised(request)
         if refused is not None:
             return refused
         assert request.query.get("context") == "edit"
