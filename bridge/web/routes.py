@@ -256,15 +256,25 @@ async def _paged(
     return activity_response(with_context(document), cache_seconds=COLLECTION_CACHE_SECONDS)
 
 
-@routes.get("/users/{handle}/outbox")
-async def outbox(request: web.Request) -> web.Response:
-    """The ``Create`` of every live post, newest first."""
+async def _collection_owner(request: web.Request) -> tuple[BridgeContext, Blog] | web.Response:
+    """The blog whose collection is asked for, or the answer: 404 for an unknown handle, the
+    profile page for browsers (collections are for servers)."""
     blog = await _blog(request)
     if blog is None:
         return await not_found(request, "no such account")
     ctx = request.app[CONTEXT]
     if not wants_activity_json(request.headers.get("Accept")):
         return redirect(ctx.urls.profile(blog.handle))
+    return ctx, blog
+
+
+@routes.get("/users/{handle}/outbox")
+async def outbox(request: web.Request) -> web.Response:
+    """The ``Create`` of every live post, newest first."""
+    found = await _collection_owner(request)
+    if isinstance(found, web.Response):
+        return found
+    ctx, blog = found
     total = await ctx.store.count_entries(blog.id)
 
     async def fetch(limit: int, offset: int) -> list[dict[str, Any]]:
@@ -277,12 +287,10 @@ async def outbox(request: web.Request) -> web.Response:
 @routes.get("/users/{handle}/followers")
 async def followers(request: web.Request) -> web.Response:
     """The accepted followers' actor ids, oldest first."""
-    blog = await _blog(request)
-    if blog is None:
-        return await not_found(request, "no such account")
-    ctx = request.app[CONTEXT]
-    if not wants_activity_json(request.headers.get("Accept")):
-        return redirect(ctx.urls.profile(blog.handle))
+    found = await _collection_owner(request)
+    if isinstance(found, web.Response):
+        return found
+    ctx, blog = found
     total = await ctx.store.count_followers(blog.id)
 
     async def fetch(limit: int, offset: int) -> list[str]:
@@ -294,12 +302,10 @@ async def followers(request: web.Request) -> web.Response:
 @routes.get("/users/{handle}/following")
 async def following(request: web.Request) -> web.Response:
     """Whom the blog follows: nobody, ever (a bridged feed does not follow)."""
-    blog = await _blog(request)
-    if blog is None:
-        return await not_found(request, "no such account")
-    ctx = request.app[CONTEXT]
-    if not wants_activity_json(request.headers.get("Accept")):
-        return redirect(ctx.urls.profile(blog.handle))
+    found = await _collection_owner(request)
+    if isinstance(found, web.Response):
+        return found
+    ctx, blog = found
 
     async def fetch(limit: int, offset: int) -> list[str]:
         return []
@@ -310,12 +316,10 @@ async def following(request: web.Request) -> web.Response:
 @routes.get("/users/{handle}/featured")
 async def featured(request: web.Request) -> web.Response:
     """The newest posts as full objects: Mastodon shows these as the account's pinned posts."""
-    blog = await _blog(request)
-    if blog is None:
-        return await not_found(request, "no such account")
-    ctx = request.app[CONTEXT]
-    if not wants_activity_json(request.headers.get("Accept")):
-        return redirect(ctx.urls.profile(blog.handle))
+    found = await _collection_owner(request)
+    if isinstance(found, web.Response):
+        return found
+    ctx, blog = found
     entries = await ctx.store.list_entries(blog.id, ctx.config.limits.featured_count)
     items = [without_context(articles.build_object(blog, stored, ctx.urls)) for stored in entries]
     document = {
