@@ -5,7 +5,7 @@ default backoff: before retry number ``count`` (0 for the first retry) it waits
 ``count ** 4 + 15 + rand(10) * (count + 1)`` seconds. Sixteen retries after the first attempt
 add up to about 2.1 days (the jitter spreads a burst of failures so they do not come back in
 step): long enough to ride out a server that is down over a weekend, short enough that a dead
-one stops costing work. :data:`MASTODON_SCHEDULE` lists the waits without jitter.
+one stops costing work. :data:`SIDEKIQ_SCHEDULE` lists the waits without jitter.
 
 A server may ask for more patience with ``Retry-After`` (429, 503): honoured when it asks for
 longer than the schedule would wait, capped at :attr:`RetryPolicy.max_retry_after` so a hostile
@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 Rand = Callable[[int], int]
 """``rand(n)``: a whole number in ``[0, n)``, as Ruby's ``rand(n)``; injected in tests."""
 
-MASTODON_RETRIES = 16
+SIDEKIQ_RETRIES = 16
 JITTER_STEPS = 10
 BASE_DELAY = 15
 DEFAULT_MAX_RETRY_AFTER = 24 * 60 * 60
@@ -36,8 +36,8 @@ def backoff(count: int, rand: Rand = random.randrange) -> int:
     return count**4 + BASE_DELAY + rand(JITTER_STEPS) * (count + 1)
 
 
-MASTODON_SCHEDULE: tuple[int, ...] = tuple(
-    backoff(count, lambda _n: 0) for count in range(MASTODON_RETRIES)
+SIDEKIQ_SCHEDULE: tuple[int, ...] = tuple(
+    backoff(count, lambda _n: 0) for count in range(SIDEKIQ_RETRIES)
 )
 """The waits of the 16 retries without jitter: 15 s, 16 s, 31 s, … 50,640 s (14 h)."""
 
@@ -50,7 +50,7 @@ class RetryPolicy:
     ``max_retries + 1`` times); ``max_retry_after`` caps a server's ``Retry-After`` wish.
     """
 
-    max_retries: int = MASTODON_RETRIES
+    max_retries: int = SIDEKIQ_RETRIES
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
 
     def delay(

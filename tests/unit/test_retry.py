@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.jobs.retry import MASTODON_SCHEDULE, RetryPolicy, backoff, parse_retry_after
+from bridge.jobs.retry import SIDEKIQ_SCHEDULE, RetryPolicy, backoff, parse_retry_after
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -32,9 +32,9 @@ def test_sidekiq_formula_without_and_with_jitter() -> None:
 def test_sixteen_retries_spanning_about_two_days() -> None:
     policy = RetryPolicy()
     waits = [policy.delay(attempt, rand=no_jitter) for attempt in range(1, 18)]
-    assert waits[:16] == [float(w) for w in MASTODON_SCHEDULE]
+    assert waits[:16] == [float(w) for w in SIDEKIQ_SCHEDULE]
     assert waits[16] is None  # the 17th attempt (16th retry) failed: give up
-    assert MASTODON_SCHEDULE[-1] == 15**4 + 15  # the last wait is about 14 hours
+    assert SIDEKIQ_SCHEDULE[-1] == 15**4 + 15  # the last wait is about 14 hours
     total = timedelta(seconds=policy.total_wait())
     assert timedelta(days=2) < total < timedelta(days=3)
     jittered = sum(backoff(c, most_jitter) for c in range(16))
