@@ -1,25 +1,36 @@
-"""SQLite backend core: one connection in WAL mode, serialised by a lock, and migrations.
+"""SQLite backend core: one connection in WAL mode, its transactions, and migrations.
 
-One process owns the database; calls from concurrent tasks queue on an asyncio lock, and a
-``transaction()`` block holds that lock so its calls commit (or roll back) together. The role
-modules beside this one add the queries, one mixin per role.
+aiosqlite runs every call on the connection's one thread, in the order the calls were
+made. A ``transaction()`` block holds an asyncio lock from its ``BEGIN`` to its ``COMMIT``
+(or ``ROLLBACK``), so its calls commit together; calls from other tasks wait for that lock
+only while such a block is open (they would otherwise run inside it), and otherwise go
+straight to the thread, each statement committing by itself. Work of several statements
+that must commit together runs as one function on the thread (:meth:`SQLiteBase._atomic`):
+one hand-off instead of one per statement. The role modules beside this one add the
+queries, one mixin per role.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar, cast
 
 import aiosqlite
 
 from bridge.errors import StoreError
 from bridge.store.schema import MIGRATIONS
+
+T = TypeVar("T")
+
+Work = Callable[[sqlite3.Connection], T]
+"""Synchronous work run on the connection's own thread, given the sqlite3 connection."""
 
 
 def ts(value: datetime | None) -> str | None:
@@ -48,6 +59,8 @@ class SQLiteBase:
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._in_tx: ContextVar[bool] = ContextVar(f"sqlite_tx_{id(self)}", default=False)
+        self._tx_open = False
+        """A ``transaction()`` block has begun on the connection and not ended yet."""
 
     @classmethod
     async def open(cls, path: str) -> Self:
@@ -87,26 +100,56 @@ class SQLiteBase:
             return
         async with self._lock:
             token = self._in_tx.set(True)
-            await self.db.execute("BEGIN IMMEDIATE")
+            # Set before BEGIN is queued and cleared only once COMMIT or ROLLBACK has run:
+            # calls of other tasks queued in between would run inside this transaction.
+            self._tx_open = True
             try:
-                yield
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-            else:
-                await self.db.execute("COMMIT")
+                await self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    await self.db.execute("ROLLBACK")
+                    raise
+                else:
+                    await self.db.execute("COMMIT")
             finally:
+                self._tx_open = False
                 self._in_tx.reset(token)
 
-    async def _write(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
-        async with self.transaction():
-            return await self.db.execute(sql, tuple(params))
+    async def _on_thread(self, work: Work[T]) -> T:
+        db = self.db
+        # aiosqlite's public methods run one statement per hand-off to its thread; its
+        # private ``_execute`` is how they queue work there, so several statements can run
+        # in one hand-off (pyproject.toml bounds the aiosqlite versions it was checked on).
+        result = await db._execute(work, db._conn)  # type: ignore[no-untyped-call]
+        return cast(T, result)
+
+    async def _call(self, work: Work[T]) -> T:
+        """Run ``work`` on the connection's thread in one hand-off: inside the caller's
+        ``transaction()`` as part of it, otherwise each statement committing by itself."""
+        if self._in_tx.get() or not self._tx_open:
+            # Queued now, it runs before any BEGIN queued later: no lock needed. The check
+            # and the queueing happen without a suspension point in between.
+            return await self._on_thread(work)
+        async with self._lock:
+            return await self._on_thread(work)
+
+    async def _atomic(self, work: Work[T]) -> T:
+        """Run ``work`` (several statements) as one transaction in one hand-off; inside
+        the caller's ``transaction()`` it joins that one instead."""
+        if self._in_tx.get():
+            return await self._on_thread(work)
+        return await self._call(functools.partial(_committed, work))
+
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        """One statement that changes rows (atomic on its own, so it needs no BEGIN and
+        COMMIT of its own); joins the caller's transaction if there is one."""
+        args = tuple(params)
+        return await self._call(lambda conn: conn.execute(sql, args))
 
     async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        if self._in_tx.get():
-            return list(await self.db.execute_fetchall(sql, tuple(params)))
-        async with self._lock:
-            return list(await self.db.execute_fetchall(sql, tuple(params)))
+        args = tuple(params)
+        return await self._call(lambda conn: conn.execute(sql, args).fetchall())
 
     async def _row(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         rows = await self._rows(sql, params)
@@ -142,6 +185,21 @@ class SQLiteBase:
                 )
             done.append(migration.version)
         return done
+
+
+def _committed(work: Work[T], conn: sqlite3.Connection) -> T:
+    """``work`` between BEGIN IMMEDIATE and COMMIT, rolled back if anything fails (on the
+    connection's thread)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        # A failed COMMIT can leave the transaction open; later statements would join it.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 def _statements(script: str) -> list[str]:

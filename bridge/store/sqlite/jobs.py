@@ -20,32 +20,9 @@ class JobRows(SQLiteBase):
         """Add jobs, skipping those whose dedupe key exists; return how many were added."""
         if not jobs:
             return 0
-        # One statement for the batch (a fan-out page enqueues a thousand jobs): one round
-        # trip to the database thread instead of one per job. Its row count sums the rows
-        # each insert added, so the duplicates skipped are not counted.
-        async with self.transaction():
-            cursor = await self.db.executemany(
-                "INSERT INTO jobs (kind, payload, dedupe_key, host, run_at, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (dedupe_key) DO NOTHING",
-                [
-                    (
-                        job.kind,
-                        json.dumps(job.payload, ensure_ascii=False),
-                        job.dedupe_key,
-                        job.host,
-                        ts(job.run_at or now),
-                        ts(now),
-                        ts(now),
-                    )
-                    for job in jobs
-                ],
-            )
-            added = cursor.rowcount
-            # Close at once: an open cursor keeps its statement busy, and tasks sharing a
-            # transaction may run the same INSERT concurrently ("bad parameter or API misuse").
-            await cursor.close()
-        return added
+        # One statement for the batch (a fan-out page enqueues a thousand jobs), in one
+        # transaction and one hand-off to the database thread.
+        return await self._atomic(functools.partial(insert_jobs, jobs=jobs, now=now))
 
     async def claim_jobs(
         self,
@@ -122,16 +99,9 @@ class JobRows(SQLiteBase):
                 await self._statement(_finish_sql(len(chunk)), [v for row in chunk for v in row])
 
     async def _statement(self, sql: str, params: Sequence[Any]) -> int:
-        """Run one statement, joining the caller's transaction if there is one; return the
-        rows it changed. A single statement is atomic on its own: outside a transaction it
-        commits by itself, sparing the BEGIN and COMMIT round trips to the database thread
-        (each one waits its turn on a busy event loop)."""
-        if self._in_tx.get():
-            cursor = await self.db.execute(sql, tuple(params))
-        else:
-            async with self._lock:
-                cursor = await self.db.execute(sql, tuple(params))
-        return cursor.rowcount
+        """Run one statement (committing by itself outside a transaction); return the rows
+        it changed."""
+        return (await self._write(sql, params)).rowcount
 
     async def retry_job(
         self, job_id: int, now: datetime, run_at: datetime, status: int | None, error: str | None
@@ -262,6 +232,31 @@ class JobRows(SQLiteBase):
             "ON CONFLICT (host) DO UPDATE SET signature_scheme = excluded.signature_scheme",
             (host, scheme),
         )
+
+
+def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], now: datetime) -> int:
+    """Insert jobs, skipping those whose dedupe key exists; how many were added (on the
+    database thread, inside the caller's transaction)."""
+    # executemany's row count sums the rows each insert added: duplicates are not counted.
+    cursor = conn.executemany(
+        "INSERT INTO jobs (kind, payload, dedupe_key, host, run_at, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+        [
+            (
+                job.kind,
+                json.dumps(job.payload, ensure_ascii=False),
+                job.dedupe_key,
+                job.host,
+                ts(job.run_at or now),
+                ts(now),
+                ts(now),
+            )
+            for job in jobs
+        ],
+    )
+    added = cursor.rowcount
+    cursor.close()
+    return added
 
 
 _FINISH_CHUNK = 500
