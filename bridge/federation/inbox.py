@@ -189,15 +189,16 @@ async def _take(
         # inbox costs no write per request.
         await ctx.store.record_host_success(origin, now)
     inbound = NewInbound(origin, activity_id, actor_id, kind, data, blog.id if blog else None)
-    async with ctx.store.transaction():
-        inbound_id = await ctx.store.record_inbound(inbound, now)
-        if inbound_id is not None:
-            job = NewJob(INBOUND, {"inbound_id": inbound_id}, dedupe_key=f"inbound:{inbound_id}")
-            await ctx.store.enqueue([job], now)
+    inbound_id = await ctx.store.store_inbound(inbound, inbound_job, now)
     if inbound_id is None:
         return "duplicate: already received"
     ctx.jobs_ready.set()
     return f"stored as inbound {inbound_id}"
+
+
+def inbound_job(inbound_id: int) -> NewJob:
+    """The job that processes a stored activity (one per activity)."""
+    return NewJob(INBOUND, {"inbound_id": inbound_id}, dedupe_key=f"inbound:{inbound_id}")
 
 
 async def read_capped(request: web.BaseRequest, limit: int) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -214,6 +214,16 @@ class InboundStore(Protocol):
 
     async def record_inbound(self, inbound: NewInbound, now: datetime) -> int | None:
         """Store a verified activity; None when (origin, activity id) was seen before."""
+        ...
+
+    async def store_inbound(
+        self, inbound: NewInbound, job_for: Callable[[int], NewJob], now: datetime
+    ) -> int | None:
+        """Store a verified activity and enqueue the job ``job_for`` makes of its id, both
+        or neither (as :meth:`record_inbound` then :meth:`JobStore.enqueue` in one
+        transaction, in fewer round trips); None, and no job, when (origin, activity id)
+        was seen before. ``job_for`` must be quick and pure: a backend may call it while
+        holding its database. Joins the caller's transaction."""
         ...
 
     async def get_inbound(self, inbound_id: int) -> InboundActivity | None:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 
-from bridge.store.records import InboundActivity, InboundState, NewInbound, RemoteActor, RemoteKey
+from bridge.store.records import (
+    InboundActivity,
+    InboundState,
+    NewInbound,
+    NewJob,
+    RemoteActor,
+    RemoteKey,
+)
 from bridge.store.sqlite.connection import SQLiteBase, dt_required, ts
+from bridge.store.sqlite.jobs import insert_jobs
 
 
 class RemoteRows(SQLiteBase):
@@ -69,22 +79,21 @@ class RemoteRows(SQLiteBase):
 
     async def record_inbound(self, inbound: NewInbound, now: datetime) -> int | None:
         """Store a verified activity; None when (origin, activity id) was seen before."""
-        i = inbound
-        cursor = await self._write(
-            "INSERT INTO inbound (origin, activity_id, actor_id, type, payload, blog_id, "
-            "received_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (origin, activity_id) DO NOTHING",
-            (
-                i.origin,
-                i.activity_id,
-                i.actor_id,
-                i.type,
-                json.dumps(i.payload, ensure_ascii=False),
-                i.blog_id,
-                ts(now),
-            ),
-        )
-        return cursor.lastrowid if cursor.rowcount > 0 else None
+        return await self._call(functools.partial(_insert_inbound, inbound=inbound, now=now))
+
+    async def store_inbound(
+        self, inbound: NewInbound, job_for: Callable[[int], NewJob], now: datetime
+    ) -> int | None:
+        """Store a verified activity and enqueue ``job_for(its id)`` in one transaction and
+        one hand-off to the database thread; None (and no job) when seen before."""
+
+        def store(conn: sqlite3.Connection) -> int | None:
+            inbound_id = _insert_inbound(conn, inbound, now)
+            if inbound_id is not None:
+                insert_jobs(conn, [job_for(inbound_id)], now)
+            return inbound_id
+
+        return await self._atomic(store)
 
     async def get_inbound(self, inbound_id: int) -> InboundActivity | None:
         """One stored activity."""
@@ -107,7 +116,7 @@ class RemoteRows(SQLiteBase):
     async def mark_inbound(
         self, inbound_id: int, state: InboundState, error: str | None = None
     ) -> None:
-        """Record how processing ended."""
+        """Record how processing ended (one statement: it commits by itself)."""
         await self._write(
             "UPDATE inbound SET state = ?, error = ? WHERE id = ?", (state, error, inbound_id)
         )
@@ -119,6 +128,27 @@ class RemoteRows(SQLiteBase):
             (origin, ts(before)),
         )
         return row is not None
+
+
+def _insert_inbound(conn: sqlite3.Connection, inbound: NewInbound, now: datetime) -> int | None:
+    """Insert an activity unless (origin, activity id) is known; its id, or None (on the
+    database thread)."""
+    i = inbound
+    cursor = conn.execute(
+        "INSERT INTO inbound (origin, activity_id, actor_id, type, payload, blog_id, "
+        "received_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (origin, activity_id) DO NOTHING",
+        (
+            i.origin,
+            i.activity_id,
+            i.actor_id,
+            i.type,
+            json.dumps(i.payload, ensure_ascii=False),
+            i.blog_id,
+            ts(now),
+        ),
+    )
+    return cursor.lastrowid if cursor.rowcount > 0 else None
 
 
 def _actor(row: sqlite3.Row) -> RemoteActor:
