@@ -107,11 +107,11 @@ async def _article(ctx: BridgeContext, url: str) -> Target | None:
     handle, marker, slug = clean[len(prefix) :].partition("/posts/")
     if not marker or not HANDLE_RE.fullmatch(handle) or not slug or "/" in slug:
         return None
-    blog = await ctx.store.get_blog(handle)
-    if blog is None:
+    found = await ctx.store.entry_by_article(handle, slug)
+    if found is None:
         return None
-    stored = await ctx.store.get_entry_by_slug(blog.id, slug)
-    if stored is None or stored.deleted_at is not None:
+    blog, stored = found
+    if stored.deleted_at is not None:
         return None
     target = _post(ctx, blog, stored)
     return target if target.parent_id == clean else None

@@ -105,6 +105,12 @@ class EntryStore(Protocol):
         """The entry whose object URL ends in ``slug``, deleted ones included."""
         ...
 
+    async def entry_by_article(self, handle: str, slug: str) -> tuple[Blog, StoredEntry] | None:
+        """The blog with ``handle`` and its entry whose object URL ends in ``slug`` (deleted
+        ones included), in one query: what an article id names. None when either is
+        missing."""
+        ...
+
     async def list_entries(self, blog_id: int, limit: int, offset: int = 0) -> list[StoredEntry]:
         """Live entries, newest first."""
         ...

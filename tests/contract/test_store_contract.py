@@ -121,6 +121,32 @@ async def test_entries_roundtrip_and_order(store: Store) -> None:
     assert (await store.get_entry_by_slug(blog.id, "slug2")).entry == entry(2)  # type: ignore[union-attr]
 
 
+async def test_entry_by_article_answers_blog_and_entry_together(store: Store) -> None:
+    blog = await store.add_blog(NewBlog("e", "https://e.example/feed"), T0)
+    other = await store.add_blog(NewBlog("o", "https://o.example/feed"), T0)
+    await store.update_feed_state(
+        blog.id, FeedState(status="ok", etag='"v1"', failures=2, last_error="timeout")
+    )
+    await store.update_blog_meta(blog.id, FeedMeta(title="Ein Blog", language="de"))
+    saved = await store.save_entry(blog.id, entry(1), "s1", T0)
+    await store.save_entry(other.id, entry(2), "s2", T0)
+    found = await store.entry_by_article("e", "s1")
+    assert found == (await store.get_blog("e"), saved)
+    assert found is not None and found[0].meta.title == "Ein Blog" and found[0].feed.failures == 2
+    # The slug must be the blog's own; unknown handles and slugs name nothing.
+    assert await store.entry_by_article("e", "s2") is None
+    assert await store.entry_by_article("o", "s2") == (
+        other,
+        await store.get_entry_by_slug(other.id, "s2"),
+    )
+    assert await store.entry_by_article("nobody", "s1") is None
+    assert await store.entry_by_article("e", "nothing") is None
+    # Deleted entries are answered too (the caller decides what a deleted post means).
+    await store.mark_entry_deleted(blog.id, entry(1).id, T0 + timedelta(hours=2))
+    gone = await store.entry_by_article("e", "s1")
+    assert gone is not None and gone[1].deleted_at == T0 + timedelta(hours=2)
+
+
 async def test_entry_edit_delete_and_in_feed(store: Store) -> None:
     blog = await store.add_blog(NewBlog("e", "https://e.example/feed"), T0)
     first = await store.save_entry(blog.id, entry(1), "s1", T0)

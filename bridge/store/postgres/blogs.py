@@ -37,7 +37,7 @@ class BlogRows(PostgresBase):
         )
         if row is None:
             raise BlogExists(f"a blog with handle {new.handle!r} exists")
-        return _blog(row)
+        return blog_from_row(row)
 
     async def sync_config_blog(self, new: NewBlog, now: datetime) -> Blog:
         """Insert or update a blog declared in the config file.
@@ -62,21 +62,23 @@ class BlogRows(PostgresBase):
         )
         if row is None:
             raise StoreError(f"upsert of blog {new.handle!r} returned nothing")
-        return _blog(row)
+        return blog_from_row(row)
 
     async def get_blog(self, handle: str) -> Blog | None:
         """The blog with this handle, if any."""
         row = await self._row("SELECT * FROM blogs WHERE handle = $1", handle)
-        return _blog(row) if row else None
+        return blog_from_row(row) if row else None
 
     async def get_blog_by_id(self, blog_id: int) -> Blog | None:
         """The blog with this id, if any."""
         row = await self._row("SELECT * FROM blogs WHERE id = $1", blog_id)
-        return _blog(row) if row else None
+        return blog_from_row(row) if row else None
 
     async def list_blogs(self) -> list[Blog]:
         """All blogs, ordered by handle."""
-        return [_blog(row) for row in await self._rows("SELECT * FROM blogs ORDER BY handle")]
+        return [
+            blog_from_row(row) for row in await self._rows("SELECT * FROM blogs ORDER BY handle")
+        ]
 
     async def remove_blog(self, handle: str) -> None:
         """Delete a blog and everything it owns (foreign keys cascade), and its key pair."""
@@ -121,7 +123,7 @@ class BlogRows(PostgresBase):
             ts(now),
             limit,
         )
-        return [_blog(row) for row in rows]
+        return [blog_from_row(row) for row in rows]
 
     async def claim_due_blogs(
         self, now: datetime, limit: int, lease_seconds: float, worker: str
@@ -144,7 +146,7 @@ class BlogRows(PostgresBase):
             ts(now + timedelta(seconds=lease_seconds)),
             worker,
         )
-        blogs = [_blog(row) for row in rows]
+        blogs = [blog_from_row(row) for row in rows]
         # RETURNING comes in no particular order.
         blogs.sort(
             key=lambda b: (b.feed.next_poll_at is not None, b.feed.next_poll_at or now, b.id)
@@ -227,7 +229,8 @@ class BlogRows(PostgresBase):
         return [_websub(row) for row in rows]
 
 
-def _blog(row: Row) -> Blog:
+def blog_from_row(row: Row) -> Blog:
+    """A blog from a row with the columns of ``blogs``."""
     return Blog(
         id=row["id"],
         handle=row["handle"],

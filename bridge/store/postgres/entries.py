@@ -7,8 +7,9 @@ from datetime import datetime
 
 from bridge.entries import FeedEntry
 from bridge.errors import StoreError
+from bridge.store.postgres.blogs import blog_from_row
 from bridge.store.postgres.connection import PostgresBase, Row, ts
-from bridge.store.records import NewActivity, OutboxActivity, StoredEntry
+from bridge.store.records import Blog, NewActivity, OutboxActivity, StoredEntry
 
 
 class EntryRows(PostgresBase):
@@ -93,6 +94,17 @@ class EntryRows(PostgresBase):
             "SELECT * FROM entries WHERE blog_id = $1 AND slug = $2", blog_id, slug
         )
         return _entry(row) if row else None
+
+    async def entry_by_article(self, handle: str, slug: str) -> tuple[Blog, StoredEntry] | None:
+        """The blog with ``handle`` and its entry with ``slug``, in one query."""
+        # The two tables share no column name, so each converter finds its own in the row.
+        row = await self._row(
+            "SELECT b.*, e.* FROM blogs AS b JOIN entries AS e ON e.blog_id = b.id "
+            "WHERE b.handle = $1 AND e.slug = $2",
+            handle,
+            slug,
+        )
+        return None if row is None else (blog_from_row(row), _entry(row))
 
     async def list_entries(self, blog_id: int, limit: int, offset: int = 0) -> list[StoredEntry]:
         """Live entries, newest first."""

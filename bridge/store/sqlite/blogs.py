@@ -75,16 +75,18 @@ class BlogRows(SQLiteBase):
     async def get_blog(self, handle: str) -> Blog | None:
         """The blog with this handle, if any."""
         row = await self._row("SELECT * FROM blogs WHERE handle = ?", (handle,))
-        return _blog(row) if row else None
+        return blog_from_row(row) if row else None
 
     async def get_blog_by_id(self, blog_id: int) -> Blog | None:
         """The blog with this id, if any."""
         row = await self._row("SELECT * FROM blogs WHERE id = ?", (blog_id,))
-        return _blog(row) if row else None
+        return blog_from_row(row) if row else None
 
     async def list_blogs(self) -> list[Blog]:
         """All blogs, ordered by handle."""
-        return [_blog(row) for row in await self._rows("SELECT * FROM blogs ORDER BY handle")]
+        return [
+            blog_from_row(row) for row in await self._rows("SELECT * FROM blogs ORDER BY handle")
+        ]
 
     async def remove_blog(self, handle: str) -> None:
         """Delete a blog and everything it owns."""
@@ -132,7 +134,7 @@ class BlogRows(SQLiteBase):
             "ORDER BY next_poll_at IS NOT NULL, next_poll_at LIMIT ?",
             (ts(now), limit),
         )
-        return [_blog(row) for row in rows]
+        return [blog_from_row(row) for row in rows]
 
     async def claim_due_blogs(
         self, now: datetime, limit: int, lease_seconds: float, worker: str
@@ -150,7 +152,7 @@ class BlogRows(SQLiteBase):
                 "ORDER BY next_poll_at IS NOT NULL, next_poll_at, id LIMIT ?) RETURNING *",
                 (ts(until), worker, ts(now), ts(now), limit),
             )
-        blogs = [_blog(row) for row in rows]
+        blogs = [blog_from_row(row) for row in rows]
         # RETURNING comes in no particular order.
         blogs.sort(key=_due_order)
         return blogs
@@ -236,7 +238,8 @@ def _settings_json(settings: BlogSettings) -> str:
     return json.dumps(asdict(settings), ensure_ascii=False)
 
 
-def _blog(row: sqlite3.Row) -> Blog:
+def blog_from_row(row: sqlite3.Row) -> Blog:
+    """A blog from a row with the columns of ``blogs``."""
     return Blog(
         id=row["id"],
         handle=row["handle"],
