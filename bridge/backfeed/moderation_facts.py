@@ -101,7 +101,6 @@ async def verdict_for(ctx: BridgeContext, candidate: Candidate) -> Verdict:
     now = ctx.clock()
     policy = policy_for(ctx.config, candidate.blog)
     actor_id = candidate.actor.id
-    severity = await ctx.store.domain_block_severity(host_of(actor_id))
     window = timedelta(seconds=policy.duplicate_window)
     digest = candidate.text_hash
     standing = await ctx.store.author_standing(
@@ -112,7 +111,11 @@ async def verdict_for(ctx: BridgeContext, candidate: Candidate) -> Verdict:
         now - _HOUR,
         now - window,
         now + window,
+        host=host_of(actor_id),
+        origin=candidate.origin,
+        origin_before=candidate.received_before,
     )
+    severity = standing.domain_severity
     blocked = severity == "block" or standing.blocked
     duplicate = standing.duplicate
     if digest and not duplicate and standing.unhashed:
@@ -120,7 +123,9 @@ async def verdict_for(ctx: BridgeContext, candidate: Candidate) -> Verdict:
         rendered = html_to_text(candidate.html)
         earlier = [(html_to_text(html), now) for html in standing.unhashed]
         duplicate = is_duplicate(rendered, earlier, now, policy.duplicate_window)
-    facts = await author_facts(ctx, candidate, standing.recent, standing.published_before)
+    facts = await author_facts(
+        ctx, candidate, standing.recent, standing.published_before, standing.origin_known
+    )
     return moderate(
         candidate.text,
         candidate.html,
@@ -134,12 +139,15 @@ async def verdict_for(ctx: BridgeContext, candidate: Candidate) -> Verdict:
 
 
 async def author_facts(
-    ctx: BridgeContext, candidate: Candidate, recent: tuple[datetime, ...], approved: bool
+    ctx: BridgeContext,
+    candidate: Candidate,
+    recent: tuple[datetime, ...],
+    approved: bool,
+    known: bool,
 ) -> AuthorFacts:
-    """Account age, counts, whether the server is known, with the author's recent comment
-    times and earlier approval as the store gave them."""
+    """Account age and counts, with the author's recent comment times, earlier approval and
+    whether its server was heard from before as the store gave them."""
     actor = candidate.actor
-    known = await ctx.store.origin_seen_before(candidate.origin, candidate.received_before)
     followers = statuses = None
     if not approved:
         followers, statuses = await counts(ctx, actor)

@@ -85,10 +85,11 @@ class NewComment:
 
 @dataclass(frozen=True)
 class AuthorStanding:
-    """What moderation asks the store about a new comment's author, answered in one query."""
+    """What moderation asks the store about a new comment's author and its server, answered
+    in one query."""
 
     blocked: bool
-    """The actor is blocked (domain blocks are asked of the ``BlockStore``)."""
+    """The actor is blocked (its domain's rule is :attr:`domain_severity`)."""
     published_before: bool
     """The actor has a published comment on the blog."""
     recent: tuple[datetime, ...]
@@ -101,6 +102,10 @@ class AuthorStanding:
     """The HTML of the actor's live comments on the post within the window that were stored
     without a hash (before migration 5, or by a writer that computed none): the caller
     compares those texts itself."""
+    domain_severity: BlockSeverity | None
+    """The most specific domain rule (``BlockStore``) for the author's host, if any."""
+    origin_known: bool
+    """An activity from the author's server was received before the given time."""
 
 
 @dataclass(frozen=True)
@@ -270,12 +275,19 @@ class CommentStore(Protocol):
         recent_since: datetime,
         similar_from: datetime,
         similar_until: datetime,
+        *,
+        host: str,
+        origin: str,
+        origin_before: datetime,
     ) -> AuthorStanding:
         """The actor's standing for moderating a new comment on ``entry_id`` of ``blog_id``,
         in one round trip: blocked, published before, arrival times of its comments since
         ``recent_since``, and whether a live comment on the same post received between
         ``similar_from`` and ``similar_until`` (inclusive) has ``text_hash`` (never, when
-        ``text_hash`` is None), with the texts of those stored unhashed."""
+        ``text_hash`` is None), with the texts of those stored unhashed; and of its server:
+        the domain rule for ``host`` (as ``BlockStore.domain_block_severity``) and whether
+        an activity from ``origin`` arrived before ``origin_before`` (as
+        ``InboundStore.origin_seen_before``)."""
         ...
 
 

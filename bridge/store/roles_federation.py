@@ -242,6 +242,13 @@ class InboundStore(Protocol):
         ...
 
 
+def rule_domains(host: str) -> list[str]:
+    """The domains whose rule can cover ``host``: the host itself and each parent domain,
+    most specific first (lower-case, without port or trailing dot)."""
+    labels = host.lower().split(":", 1)[0].strip(".").split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
 class BlockStore(Protocol):
     """Domains the operator blocked or limited.
 

@@ -4,7 +4,7 @@ first contact with an origin (federation roles extended for the backfeed)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -332,10 +332,20 @@ async def test_author_standing(store: Store) -> None:
     window = (T0 - timedelta(hours=1), T0 + timedelta(hours=1))
 
     def standing(text_hash: str | None, since: Any = T0, blog: Any = talk) -> Any:
-        return store.author_standing(ANNA, blog.id, POST, text_hash, since, *window)
+        return store.author_standing(
+            ANNA,
+            blog.id,
+            POST,
+            text_hash,
+            since,
+            *window,
+            host="m.example",
+            origin="m.example",
+            origin_before=T0,
+        )
 
     nobody = await standing("h1")
-    assert nobody == AuthorStanding(False, False, (), False, ())
+    assert nobody == AuthorStanding(False, False, (), False, (), None, False)
 
     first = await added(store, comment(talk, 1, text_hash="h1"), T0)
     await added(
@@ -572,6 +582,9 @@ async def test_domain_block_severity(store: Store, host: str, severity: str | No
     await store.block_domain("ok.bad.example", "Ausnahme", T0, severity="limit")
     assert await store.domain_block_severity(host) == severity
     assert await store.is_domain_blocked(host) is (severity == "block")
+    # Moderation asks the same with the author's standing, in one query.
+    standing = await server_standing(store, host=host)
+    assert standing.domain_severity == severity
 
 
 async def test_domain_block_severity_changes(store: Store) -> None:
@@ -599,3 +612,32 @@ async def test_origin_seen_before(store: Store) -> None:
     assert await store.origin_seen_before("m.example", T0 + timedelta(days=30))
     assert not await store.origin_seen_before("gts.example", T0 + timedelta(days=30))
     assert not await store.origin_seen_before("example", T0 + timedelta(days=30))
+    # Moderation asks the same with the author's standing, in one query.
+    for origin, before, known in [
+        ("m.example", T0, False),
+        ("m.example", T0 + timedelta(microseconds=1), True),
+        ("gts.example", T0 + timedelta(days=30), False),
+    ]:
+        standing = await server_standing(store, origin=origin, origin_before=before)
+        assert standing.origin_known is known, (origin, before)
+
+
+async def server_standing(
+    store: Store,
+    host: str = "m.example",
+    origin: str = "m.example",
+    origin_before: datetime = T0,
+) -> AuthorStanding:
+    """``author_standing`` of an author without comments, for its server's answers."""
+    window = (T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    return await store.author_standing(
+        ANNA,
+        0,
+        POST,
+        None,
+        T0,
+        *window,
+        host=host,
+        origin=origin,
+        origin_before=origin_before,
+    )

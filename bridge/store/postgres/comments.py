@@ -16,6 +16,7 @@ from bridge.store.roles_backfeed import (
     Person,
     item_slug,
 )
+from bridge.store.roles_federation import rule_domains
 
 _COMMENT_COLUMNS = (
     "slug, blog_id, entry_id, object_id, parent_id, author_id, author_name, author_handle, "
@@ -210,8 +211,12 @@ class CommentRows(PostgresBase):
         recent_since: datetime,
         similar_from: datetime,
         similar_until: datetime,
+        *,
+        host: str,
+        origin: str,
+        origin_before: datetime,
     ) -> AuthorStanding:
-        """Blocked, published before, recent arrivals and duplicates, in one query."""
+        """The author's and its server's standing, in one query."""
         row = await self._row(
             "SELECT "
             "EXISTS (SELECT 1 FROM actor_blocks WHERE actor_id = $1) AS blocked, "
@@ -224,7 +229,10 @@ class CommentRows(PostgresBase):
             "AND received_at BETWEEN $6 AND $7) AS duplicate, "
             "ARRAY (SELECT content_html FROM comments "
             "WHERE author_id = $1 AND entry_id = $3 AND text_hash IS NULL "
-            "AND state != 'deleted' AND received_at BETWEEN $6 AND $7) AS unhashed",
+            "AND state != 'deleted' AND received_at BETWEEN $6 AND $7) AS unhashed, "
+            "(SELECT severity FROM domain_blocks WHERE domain = ANY($8::text[]) "
+            "ORDER BY char_length(domain) DESC LIMIT 1) AS severity, "
+            "EXISTS (SELECT 1 FROM inbound WHERE origin = $9 AND received_at < $10) AS known",
             actor_id,
             blog_id,
             entry_id,
@@ -232,6 +240,9 @@ class CommentRows(PostgresBase):
             ts(recent_since),
             ts(similar_from),
             ts(similar_until),
+            rule_domains(host),
+            origin,
+            ts(origin_before),
         )
         if row is None:
             raise StoreError("the standing query answered no row")
@@ -241,6 +252,8 @@ class CommentRows(PostgresBase):
             recent=tuple(row["recent"]),
             duplicate=text_hash is not None and bool(row["duplicate"]),
             unhashed=tuple(row["unhashed"]),
+            domain_severity=row["severity"],
+            origin_known=bool(row["known"]),
         )
 
     # -- reactions ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from bridge.store.postgres.connection import PostgresBase, Row, ts
 from bridge.store.records import BlockSeverity, DomainBlock, Follower, FollowerState
+from bridge.store.roles_federation import rule_domains
 
 
 class FollowerRows(PostgresBase):
@@ -139,9 +140,7 @@ class FollowerRows(PostgresBase):
 
     async def domain_block_severity(self, host: str) -> BlockSeverity | None:
         """The severity of the most specific rule for ``host`` or a parent domain, if any."""
-        name = host.lower().split(":", 1)[0].strip(".")
-        labels = name.split(".")
-        candidates = [".".join(labels[i:]) for i in range(len(labels))]
+        candidates = rule_domains(host)
         severity: BlockSeverity | None = await self._value(
             "SELECT severity FROM domain_blocks WHERE domain = ANY($1::text[]) "
             "ORDER BY char_length(domain) DESC LIMIT 1",

@@ -6,9 +6,10 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from bridge.errors import StoreError
+from bridge.store.records import BlockSeverity
 from bridge.store.roles_backfeed import (
     AuthorStanding,
     Comment,
@@ -17,6 +18,7 @@ from bridge.store.roles_backfeed import (
     Person,
     item_slug,
 )
+from bridge.store.roles_federation import rule_domains
 from bridge.store.sqlite.connection import SQLiteBase, dt, dt_required, ts
 
 _COMMENT_COLUMNS = (
@@ -211,8 +213,12 @@ class CommentRows(SQLiteBase):
         recent_since: datetime,
         similar_from: datetime,
         similar_until: datetime,
+        *,
+        host: str,
+        origin: str,
+        origin_before: datetime,
     ) -> AuthorStanding:
-        """Blocked, published before, recent arrivals and duplicates, in one query."""
+        """The author's and its server's standing, in one query."""
         row = await self._row(
             "SELECT "
             "EXISTS (SELECT 1 FROM actor_blocks WHERE actor_id = ?1) AS blocked, "
@@ -225,7 +231,11 @@ class CommentRows(SQLiteBase):
             "AND received_at BETWEEN ?6 AND ?7) AS duplicate, "
             "(SELECT json_group_array(content_html) FROM comments "
             "WHERE author_id = ?1 AND entry_id = ?3 AND text_hash IS NULL "
-            "AND state != 'deleted' AND received_at BETWEEN ?6 AND ?7) AS unhashed",
+            "AND state != 'deleted' AND received_at BETWEEN ?6 AND ?7) AS unhashed, "
+            "(SELECT severity FROM domain_blocks WHERE domain IN "
+            "(SELECT value FROM json_each(?8)) ORDER BY length(domain) DESC LIMIT 1) "
+            "AS severity, "
+            "EXISTS (SELECT 1 FROM inbound WHERE origin = ?9 AND received_at < ?10) AS known",
             # Numbered parameters: each is used in several of the sub-queries.
             (
                 actor_id,
@@ -235,6 +245,9 @@ class CommentRows(SQLiteBase):
                 ts(recent_since),
                 ts(similar_from),
                 ts(similar_until),
+                json.dumps(rule_domains(host)),
+                origin,
+                ts(origin_before),
             ),
         )
         if row is None:
@@ -245,6 +258,8 @@ class CommentRows(SQLiteBase):
             recent=tuple(dt_required(moment) for moment in json.loads(row["recent"])),
             duplicate=text_hash is not None and bool(row["duplicate"]),
             unhashed=tuple(json.loads(row["unhashed"])),
+            domain_severity=cast("BlockSeverity | None", row["severity"]),
+            origin_known=bool(row["known"]),
         )
 
     # -- reactions ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from bridge.store.records import BlockSeverity, DomainBlock, Follower, FollowerState
+from bridge.store.roles_federation import rule_domains
 from bridge.store.sqlite.connection import SQLiteBase, dt_required, ts
 
 
@@ -140,9 +141,7 @@ class FollowerRows(SQLiteBase):
 
     async def domain_block_severity(self, host: str) -> BlockSeverity | None:
         """The severity of the most specific rule for ``host`` or a parent domain, if any."""
-        name = host.lower().split(":", 1)[0].strip(".")
-        labels = name.split(".")
-        candidates = [".".join(labels[i:]) for i in range(len(labels))]
+        candidates = rule_domains(host)
         marks = ",".join("?" * len(candidates))
         row = await self._row(
             f"SELECT severity FROM domain_blocks WHERE domain IN ({marks}) "
