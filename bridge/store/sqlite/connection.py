@@ -31,6 +31,9 @@ T = TypeVar("T")
 
 Work = Callable[[sqlite3.Connection], T]
 """Synchronous work run on the connection's own thread, given the sqlite3 connection."""
+_Waiting = tuple[Work[Any], "asyncio.Future[Any]"]
+_Outcome = tuple[bool, Any]
+"""A work's result (True, value) or the exception it raised (False, exception)."""
 
 
 def ts(value: datetime | None) -> str | None:
@@ -61,6 +64,10 @@ class SQLiteBase:
         self._in_tx: ContextVar[bool] = ContextVar(f"sqlite_tx_{id(self)}", default=False)
         self._tx_open = False
         """A ``transaction()`` block has begun on the connection and not ended yet."""
+        self._waiting: list[_Waiting] = []
+        """Works for the next hand-off to the database thread, in the order of the calls."""
+        self._busy = False
+        """A hand-off is on the database thread."""
 
     @classmethod
     async def open(cls, path: str) -> Self:
@@ -104,25 +111,69 @@ class SQLiteBase:
             # calls of other tasks queued in between would run inside this transaction.
             self._tx_open = True
             try:
-                await self.db.execute("BEGIN IMMEDIATE")
+                await self._on_thread(_begin)
                 try:
                     yield
                 except BaseException:
-                    await self.db.execute("ROLLBACK")
+                    await self._on_thread(_rollback)
                     raise
                 else:
-                    await self.db.execute("COMMIT")
+                    await self._on_thread(_commit)
             finally:
                 self._tx_open = False
                 self._in_tx.reset(token)
 
     async def _on_thread(self, work: Work[T]) -> T:
-        db = self.db
-        # aiosqlite's public methods run one statement per hand-off to its thread; its
-        # private ``_execute`` is how they queue work there, so several statements can run
-        # in one hand-off (pyproject.toml bounds the aiosqlite versions it was checked on).
-        result = await db._execute(work, db._conn)  # type: ignore[no-untyped-call]
-        return cast(T, result)
+        """Run ``work`` on the connection's thread, in the order of the calls.
+
+        While a hand-off is on the thread, the works that arrive wait and then go together
+        in the next one: under load one hand-off (a thread wake-up and a loop wake-up)
+        carries many works, and an idle connection adds no delay.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((work, future))
+        if not self._busy:
+            self._hand_off(loop)
+        return cast(T, await future)
+
+    def _hand_off(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._waiting = self._waiting, []
+        landed: asyncio.Future[list[_Outcome]] = loop.create_future()
+        try:
+            db = self.db
+            run = functools.partial(_run_batch, db._conn, [work for work, _ in batch])
+        except (StoreError, ValueError) as exc:
+            _fail_all(batch, StoreError(f"the store is closed: {exc}"))
+            return
+        # aiosqlite's own methods queue one statement each on its thread this way (private
+        # API: pyproject.toml bounds the aiosqlite versions it was checked on); its thread
+        # resolves ``landed`` on this loop.
+        db._tx.put_nowait((landed, run))
+        self._busy = True
+        landed.add_done_callback(functools.partial(self._landed, batch, loop))
+
+    def _landed(
+        self,
+        batch: list[_Waiting],
+        loop: asyncio.AbstractEventLoop,
+        landed: asyncio.Future[list[_Outcome]],
+    ) -> None:
+        self._busy = False
+        if landed.cancelled():
+            _fail_all(batch, StoreError("the database thread stopped"))
+        elif (error := landed.exception()) is not None:
+            _fail_all(batch, error)
+        else:
+            for (_, future), (ok, value) in zip(batch, landed.result(), strict=True):
+                if future.done():
+                    continue  # its caller was cancelled
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        if self._waiting:
+            self._hand_off(loop)
 
     async def _call(self, work: Work[T]) -> T:
         """Run ``work`` on the connection's thread in one hand-off: inside the caller's
@@ -185,6 +236,35 @@ class SQLiteBase:
                 )
             done.append(migration.version)
         return done
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    conn.execute("COMMIT")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    conn.execute("ROLLBACK")
+
+
+def _run_batch(conn: sqlite3.Connection, works: list[Work[Any]]) -> list[_Outcome]:
+    """Each work's result or exception, in order (on the database thread)."""
+    outcomes: list[_Outcome] = []
+    for work in works:
+        try:
+            outcomes.append((True, work(conn)))
+        except Exception as exc:  # noqa: BLE001 - each goes to the caller of its work
+            outcomes.append((False, exc))
+    return outcomes
+
+
+def _fail_all(batch: list[_Waiting], error: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
 
 
 def _committed(work: Work[T], conn: sqlite3.Connection) -> T:
