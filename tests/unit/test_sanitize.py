@@ -174,6 +174,10 @@ def test_relative_links_resolve_against_the_base_or_lose_their_href() -> None:
         f'<a href="https://other.example/p" rel="{LINK_REL}">proto</a>'
     )
     assert sanitize_html(content) == "<span>rel</span> <span>proto</span>"
+    # Each call resolves against its own base only (one cleaner serves them all).
+    assert sanitize_html(content, base_url="https://gts.example/u/b/s/2").startswith(
+        f'<a href="https://gts.example/tags/x" rel="{LINK_REL}">rel</a>'
+    )
 
 
 def test_a_link_that_loses_its_href_keeps_its_text_and_span_classes() -> None:
