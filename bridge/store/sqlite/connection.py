@@ -6,8 +6,9 @@ made. A ``transaction()`` block holds an asyncio lock from its ``BEGIN`` to its 
 only while such a block is open (they would otherwise run inside it), and otherwise go
 straight to the thread, each statement committing by itself. Work of several statements
 that must commit together runs as one function on the thread (:meth:`SQLiteBase._atomic`):
-one hand-off instead of one per statement. The role modules beside this one add the
-queries, one mixin per role.
+one hand-off instead of one per statement; and the calls that arrive while a hand-off is on
+the thread go together in the next one. The role modules beside this one add the queries,
+one mixin per role.
 """
 
 from __future__ import annotations
@@ -143,8 +144,12 @@ class SQLiteBase:
         try:
             db = self.db
             run = functools.partial(_run_batch, db._conn, [work for work, _ in batch])
-        except (StoreError, ValueError) as exc:
-            _fail_all(batch, StoreError(f"the store is closed: {exc}"))
+        except StoreError as exc:
+            _fail_all(batch, exc)
+            return
+        except ValueError:
+            # aiosqlite's connection is closing: as closed as ``self.db`` says once it is.
+            _fail_all(batch, StoreError("store is closed"))
             return
         # aiosqlite's own methods queue one statement each on its thread this way (private
         # API: pyproject.toml bounds the aiosqlite versions it was checked on); its thread
