@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import pytest
 
@@ -136,3 +137,21 @@ async def test_mark_inbound_records_each_outcome(store: Store) -> None:
     assert untouched is not None
     other = await store.get_inbound(untouched)
     assert other is not None and (other.state, other.error) == ("received", None)
+
+
+async def test_a_failing_call_among_concurrent_ones_fails_alone(store: Store) -> None:
+    def odd_fails(inbound_id: int) -> NewJob:
+        raise LookupError("no job for this one")
+
+    def store_one(n: int) -> Awaitable[int | None]:
+        return store.store_inbound(activity(n), odd_fails if n % 2 else job_for, T0)
+
+    outcomes = await asyncio.gather(*(store_one(n) for n in range(20)), return_exceptions=True)
+    failed = [n for n, outcome in enumerate(outcomes) if isinstance(outcome, LookupError)]
+    stored = [outcome for outcome in outcomes if isinstance(outcome, int)]
+    assert failed == list(range(1, 20, 2))
+    assert len(stored) == 10
+    jobs = await queued(store)
+    assert sorted(jobs, key=str) == sorted(({"inbound_id": i} for i in stored), key=str)
+    # The failed ones left nothing behind: each can be stored now.
+    assert all([await store.store_inbound(activity(n), job_for, T0) for n in failed])
