@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from html.entities import html5
 from typing import Final
 from urllib.parse import urljoin, urlsplit
@@ -124,7 +125,15 @@ def sanitize_html(markup: str, *, base_url: str | None = None) -> str:
     """
     if not markup:
         return ""
-    cleaned = _cleaner(base_url).clean(_protect_ampersands(strip_controls(markup)))
+    protected = _protect_ampersands(strip_controls(markup))
+    if base_url is None:
+        cleaned = _CLEANER.clean(protected)
+    else:
+        token = _BASE_URL.set(base_url)
+        try:
+            cleaned = _RESOLVING_CLEANER.clean(protected)
+        finally:
+            _BASE_URL.reset(token)
     # nh3 writes attribute values as given, so the placeholder comes back unencoded in links
     # too. Character references in the input (`&#1;`) come out of the parser as controls.
     return strip_controls(_rewrite_tags(cleaned).replace(_AMPERSAND, "&amp;"))
@@ -240,22 +249,22 @@ def _rewrite_tags(cleaned: str) -> str:
     return _REWRITTEN.sub(rewrite, cleaned)
 
 
-def _cleaner(base_url: str | None) -> nh3.Cleaner:
+# The base of relative links, read by the one resolving cleaner while it cleans (a clean is
+# synchronous, so it is always the caller's own). Building an nh3.Cleaner per reply for its
+# base cost more than cleaning the reply.
+_BASE_URL: ContextVar[str | None] = ContextVar("sanitize_base_url", default=None)
+
+
+def _resolve_relative(url: str) -> str | None:
+    base_url = _BASE_URL.get()
     if base_url is None:
-        return _CLEANER
-    return _make_cleaner(_resolver(base_url))
-
-
-def _resolver(base_url: str) -> Callable[[str], str | None]:
-    def resolve(url: str) -> str | None:
-        try:
-            absolute = urljoin(base_url, url.strip())
-            parts = urlsplit(absolute)
-        except ValueError:
-            return None
-        return absolute if parts.scheme in ("http", "https") and parts.hostname else None
-
-    return resolve
+        return None
+    try:
+        absolute = urljoin(base_url, url.strip())
+        parts = urlsplit(absolute)
+    except ValueError:
+        return None
+    return absolute if parts.scheme in ("http", "https") and parts.hostname else None
 
 
 def _drop_relative(url: str) -> None:
@@ -276,6 +285,7 @@ def _make_cleaner(relative: Callable[[str], str | None]) -> nh3.Cleaner:
 
 
 _CLEANER: Final = _make_cleaner(_drop_relative)
+_RESOLVING_CLEANER: Final = _make_cleaner(_resolve_relative)
 _TEXT_CLEANER: Final = nh3.Cleaner(
     tags=set(_TEXT_BREAKS),
     clean_content_tags=set(_DROP_WITH_CONTENT),
