@@ -3,6 +3,15 @@
 One process owns the database; calls from concurrent tasks queue on an asyncio lock, and a
 ``transaction()`` block holds that lock so its calls commit (or roll back) together. The role
 modules beside this one add the queries, one mixin per role.
+
+Reads outside a transaction take a second, read-only connection on the event loop's own
+thread: a ``SELECT`` by key takes microseconds, while handing it to aiosqlite's thread and
+back costs ~50 us of loop time and waits behind every write queued on the lock (a busy
+inbox asks a dozen such questions per reply). WAL lets the reader run beside the writer; it
+sees what was committed when it starts, never half a transaction. Inside ``transaction()``
+reads stay on the writing connection, so a block sees its own writes. A WAL reader waits
+only while another connection recovers the log after a crash (milliseconds, at open): its
+busy timeout is short, so that even then it holds the loop up briefly.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ class SQLiteBase:
     def __init__(self, path: str) -> None:
         self._path = path
         self._db: aiosqlite.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._in_tx: ContextVar[bool] = ContextVar(f"sqlite_tx_{id(self)}", default=False)
 
@@ -65,10 +75,15 @@ class SQLiteBase:
         await db.execute("PRAGMA busy_timeout=5000")
         await db.execute("PRAGMA synchronous=NORMAL")
         store._db = db
+        if path != ":memory:":
+            store._reader = _open_reader(path)
         return store
 
     async def close(self) -> None:
         """Close the connection."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -103,6 +118,8 @@ class SQLiteBase:
             return await self.db.execute(sql, tuple(params))
 
     async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        if self._reader is not None and not self._in_tx.get() and sql.startswith("SELECT"):
+            return self._reader.execute(sql, tuple(params)).fetchall()
         if self._in_tx.get():
             return list(await self.db.execute_fetchall(sql, tuple(params)))
         async with self._lock:
@@ -142,6 +159,15 @@ class SQLiteBase:
                 )
             done.append(migration.version)
         return done
+
+
+def _open_reader(path: str) -> sqlite3.Connection:
+    """The loop thread's read-only connection (see the module docstring)."""
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    reader.row_factory = sqlite3.Row
+    reader.execute("PRAGMA query_only=ON")
+    reader.execute("PRAGMA busy_timeout=250")
+    return reader
 
 
 def _statements(script: str) -> list[str]:
