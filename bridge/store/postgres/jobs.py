@@ -182,6 +182,20 @@ class JobRows(PostgresBase):
             "DELETE FROM jobs WHERE state = 'done' AND updated_at < $1", ts(before)
         )
 
+    async def cancel_orphaned_deliveries(self, blog_id: int, inbox: str, now: datetime) -> int:
+        """Close the blog's queued and failing deliveries to an inbox no follower uses now."""
+        return await self._execute(
+            "UPDATE jobs SET state = 'done', last_error = 'cancelled: no follower at this inbox', "
+            "lease_until = NULL, updated_at = $1 WHERE kind = 'deliver' "
+            "AND state IN ('queued', 'dead') AND payload->>'inbox' = $2 "
+            "AND payload->>'blog' = (SELECT handle FROM blogs WHERE id = $3) "
+            "AND NOT EXISTS (SELECT 1 FROM followers WHERE blog_id = $3 AND state = 'accepted' "
+            "AND COALESCE(shared_inbox, inbox) = $2)",
+            ts(now),
+            inbox,
+            blog_id,
+        )
+
     async def cancel_jobs_for_domain(self, domain: str, now: datetime) -> int:
         """Close the queued and failing jobs that talk to ``domain`` or its subdomains."""
         domain = domain.lower().strip(".")
