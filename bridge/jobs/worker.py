@@ -15,8 +15,10 @@ One :class:`JobWorker` per process runs every job kind it has a handler for:
   host class of their answer (:func:`bridge.metrics.host_class`);
 * outcomes are written in batches (:mod:`bridge.jobs.outcomes`): a job's slot is free at
   once, the job stays claimed until its outcome is stored;
-* it wakes when this process enqueues (``ctx.jobs_ready``), when a slot frees up, or every
-  ``poll_interval`` seconds (retries come due with time);
+* it wakes when this process enqueues (``ctx.jobs_ready``), when another one does and the
+  store can tell (PostgreSQL ``NOTIFY``, :mod:`bridge.jobs.wakeups`), when a slot frees up,
+  or every ``poll_interval`` seconds (retries come due with time, and notices are only a
+  shortcut);
 * on stop it claims nothing more, lets running jobs finish for ``shutdown_grace`` seconds,
   cancels the rest, stores the outcomes it has and puts every job it still holds back in the
   queue.
@@ -50,6 +52,7 @@ from bridge.jobs import DELIVER, Handler
 from bridge.jobs.outcomes import Outcome, OutcomeRecorder
 from bridge.jobs.retry import Rand, RetryPolicy
 from bridge.jobs.slots import JobSlots
+from bridge.jobs.wakeups import start_listening
 from bridge.store.records import Job
 
 log = logging.getLogger(__name__)
@@ -143,6 +146,7 @@ class JobWorker:
             )
         upkeep = asyncio.create_task(self._upkeep(), name=f"jobs-upkeep-{self.worker_id}")
         recorder = asyncio.create_task(self._outcomes.run(), name=f"jobs-record-{self.worker_id}")
+        listener = start_listening(self.ctx, f"jobs-listen-{self.worker_id}")
         log.info(
             "worker %s started kinds=%s concurrency=%d per_host=%d",
             self.worker_id,
@@ -150,7 +154,7 @@ class JobWorker:
             self.slots.concurrency,
             self.slots.per_host_limit,
         )
-        helpers = (upkeep, recorder)
+        helpers = (upkeep, recorder) if listener is None else (upkeep, recorder, listener)
         try:
             while not stop.is_set():
                 for helper in helpers:
@@ -165,10 +169,11 @@ class JobWorker:
                     timeout = self.poll_interval
                 await self._sleep(stop, timeout, helpers)
         finally:
-            if not upkeep.done():
-                upkeep.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await upkeep
+            for helper in helpers:
+                if helper is not recorder and not helper.done():
+                    helper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await helper
             await self._shutdown(recorder)
 
     # claiming and starting
