@@ -4,6 +4,14 @@ Several worker processes share the queue: a claim is one ``UPDATE`` over a sub-s
 locks its rows ``FOR UPDATE SKIP LOCKED``, so two claimers never lease the same job and never
 wait on each other; a lease that runs out makes the job claimable again. Statements that
 make jobs claimable notify the other processes as they commit (:mod:`.notices`).
+
+The claim walks the ``jobs_due`` index in ``(run_at, id)`` order and stops at its limit, a
+few dozen rows whatever the queue's depth, once the planner has statistics of ``jobs``. On a
+table never analyzed it guesses from default selectivities that one row is due, and sorts
+every due job instead (a bitmap scan of ``jobs_due`` and ``jobs_by_kind``): 90–160 ms per
+claim with 100,000 queued, against 0.05 ms. A new database meets that with its first large
+fan-out, before autovacuum's first analyze (a minute or more), so the first large batch
+enqueued into a table without statistics analyzes it (:data:`ANALYZE_BATCH`).
 """
 
 from __future__ import annotations
@@ -16,9 +24,15 @@ from bridge.store.postgres.connection import PostgresBase, Row, ts
 from bridge.store.postgres.notices import notifying
 from bridge.store.records import HostStatus, Job, JobCount, JobState, NewJob
 
+ANALYZE_BATCH = 500
+"""Jobs enqueued at once that make a table without statistics worth analyzing (a fan-out
+page is 1,000)."""
+
 
 class JobRows(PostgresBase):
     """PostgreSQL queries for the durable job queue and the health of remote hosts."""
+
+    _jobs_have_statistics = False
 
     async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> int:
         """Add jobs, skipping those whose dedupe key exists; return how many were added."""
@@ -41,7 +55,20 @@ class JobRows(PostgresBase):
             [ts(job.run_at or now) for job in jobs],
             ts(now),
         )
+        if added >= ANALYZE_BATCH and not self._jobs_have_statistics:
+            await self._analyze_jobs_once()
         return added
+
+    async def _analyze_jobs_once(self) -> None:
+        """Give the planner statistics of ``jobs`` if it has none (see the module docstring);
+        inside a transaction ANALYZE counts the transaction's own new rows."""
+        known = await self._value(
+            "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = current_schema() "
+            "AND tablename = 'jobs' AND attname = 'state')"
+        )
+        if not known:
+            await self._run(lambda db: db.execute("ANALYZE jobs"))
+        self._jobs_have_statistics = True
 
     async def claim_jobs(
         self,
