@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/fanout.py [--runs 3] [--inboxes 1000] [--hosts 100]
                                      [--memory 10000,100000]
-                                     [--db postgresql://… [--workers 1,2]]
+                                     [--db postgresql://… [--workers 1,2]] [--delay-ms 0]
 
 What it measures, all on loopback, in one run:
 
@@ -19,6 +19,10 @@ What it measures, all on loopback, in one run:
    is given for all its threads and for the event loop's thread alone;
 3. the fan-out's memory: peak Python allocations (tracemalloc) while the fan-out jobs of one
    post enqueue the deliveries for 10,000 and for 100,000 followers — flat if pages work.
+
+``--delay-ms N`` makes the receiver answer each delivery N ms after reading it (a timer, no
+CPU held meanwhile): real inboxes answer in tens to hundreds of milliseconds, and then one
+process's throughput is bounded by its concurrency limits and that latency, not by CPU.
 
 Medians of ``--runs`` runs are printed with the ratio to the signing rate. The bridge logs at
 WARNING here: one INFO line per job is what an operator gets by default, but printing 2,000
@@ -224,7 +228,7 @@ async def main(args: argparse.Namespace) -> None:
     raw = statistics.median(rates)
     print(f"raw RSA-2048 signing, one thread: {raw:,.0f}/s  (runs: {_fmt(rates)})")
 
-    async with receiver() as peer:
+    async with receiver(delay_ms=args.delay_ms) as peer:
         await delivery_run(min(args.inboxes, 100), min(args.hosts, 10), peer)  # warm-up
         runs = [await delivery_run(args.inboxes, args.hosts, peer) for _ in range(args.runs)]
     rate = statistics.median(run.rate for run in runs)
@@ -272,6 +276,13 @@ def _parse() -> argparse.Namespace:
         type=lambda text: [int(part) for part in text.split(",") if part],
         default=[1, 2],
         help="worker process counts compared with --db, in turns in each round (default 1,2)",
+    )
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=0.0,
+        help="the receiver answers each delivery this many milliseconds after reading it, "
+        "standing for a remote inbox's latency (default 0: at once)",
     )
     return parser.parse_args()
 

@@ -1,10 +1,12 @@
 """The bench's receiving end: a process of its own answering ``202 Accepted`` to every POST,
 standing for the inboxes of other machines.
 
-    .venv/bin/python bench/receiver.py PORT HOSTS
+    .venv/bin/python bench/receiver.py PORT HOSTS [DELAY_MS]
 
 listens on 127.0.0.1:PORT and on HOSTS more addresses 127.0.0.2 … (an ephemeral port
-each), then prints ``READY`` and those ports. :func:`receiver` starts it for a bench."""
+each), then prints ``READY`` and those ports. Each answer is sent DELAY_MS milliseconds after
+its request was read (default 0: at once), standing for a remote inbox's latency.
+:func:`receiver` starts it for a bench."""
 
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ class Inbox(asyncio.Protocol):
 
     ANSWER = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        """Seconds between reading a request and answering it."""
         self.buffer = bytearray()
         self.body_left = -1  # -1: reading a head
         self.transport: asyncio.Transport | None = None
@@ -53,6 +57,16 @@ class Inbox(asyncio.Protocol):
                 return
             del self.buffer[: self.body_left]
             self.body_left = -1
+            if self.delay > 0:
+                # A timer, not a sleeping task: thousands of delayed answers cost the
+                # receiver one heap entry each and no CPU while they wait.
+                asyncio.get_running_loop().call_later(self.delay, self._answer)
+            else:
+                self._answer()
+
+    def _answer(self) -> None:
+        assert self.transport is not None
+        if not self.transport.is_closing():
             self.transport.write(self.ANSWER)
 
 
@@ -67,16 +81,20 @@ def _content_length(head: bytes) -> int:
     return 0
 
 
-def receiver_main(port: int, hosts: int) -> None:
-    """The receiver process: read each POST, answer 202; on 127.0.0.1:``port`` and on
-    ``hosts`` more addresses 127.0.0.2 … (an ephemeral port each), for bridge processes that
-    cannot use the bench's resolver. Prints ``READY`` and those ports."""
+def receiver_main(port: int, hosts: int, delay_ms: float = 0.0) -> None:
+    """The receiver process: read each POST, answer 202 after ``delay_ms``; on
+    127.0.0.1:``port`` and on ``hosts`` more addresses 127.0.0.2 … (an ephemeral port each),
+    for bridge processes that cannot use the bench's resolver. Prints ``READY`` and those
+    ports."""
+
+    def inbox() -> Inbox:
+        return Inbox(delay_ms / 1000)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        servers = [await loop.create_server(Inbox, "127.0.0.1", port, backlog=1024)]
+        servers = [await loop.create_server(inbox, "127.0.0.1", port, backlog=1024)]
         for i in range(hosts):
-            servers.append(await loop.create_server(Inbox, f"127.0.0.{i + 2}", 0, backlog=256))
+            servers.append(await loop.create_server(inbox, f"127.0.0.{i + 2}", 0, backlog=256))
         ports = [str(server.sockets[0].getsockname()[1]) for server in servers[1:]]
         print("READY", ",".join(ports), flush=True)
         await asyncio.gather(*(server.serve_forever() for server in servers))
@@ -99,8 +117,9 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiver(hosts: int = 0) -> AsyncIterator[Receiver]:
-    """The receiver in a process of its own (with ``hosts`` addressed hosts)."""
+async def receiver(hosts: int = 0, delay_ms: float = 0.0) -> AsyncIterator[Receiver]:
+    """The receiver in a process of its own (with ``hosts`` addressed hosts), answering
+    ``delay_ms`` milliseconds after each request."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -109,6 +128,7 @@ async def receiver(hosts: int = 0) -> AsyncIterator[Receiver]:
         __file__,
         str(port),
         str(hosts),
+        str(delay_ms),
         stdout=asyncio.subprocess.PIPE,
     )
     try:
@@ -124,4 +144,4 @@ async def receiver(hosts: int = 0) -> AsyncIterator[Receiver]:
 
 
 if __name__ == "__main__":
-    receiver_main(int(sys.argv[1]), int(sys.argv[2]))
+    receiver_main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if sys.argv[3:] else 0.0)

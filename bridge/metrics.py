@@ -248,6 +248,11 @@ class Metrics:
         )
         self.store = StoreCollector()
         registry.register(self.store)
+        # The labelled series counted once per job, looked up once: ``labels()`` validates and
+        # locks on every call, which costs more than the count itself. Both keys come from
+        # small fixed sets (job kinds, outcomes, host classes), so these stay small.
+        self._job_series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._delivery_series: dict[tuple[str, str], Counter] = {}
         self._refreshing = asyncio.Lock()
         # Zero series for every known label value, so rate() sees a counter from its start
         # and dashboards show 0 rather than no data.
@@ -265,14 +270,22 @@ class Metrics:
 
     def count_job(self, kind: str, outcome: str, seconds: float) -> None:
         """One finished job attempt of ``kind``: ``done``, ``retry`` or ``dead``."""
-        self.jobs.labels(kind, outcome).inc()
-        self.job_duration.labels(kind).observe(seconds)
+        series = self._job_series.get((kind, outcome))
+        if series is None:
+            series = (self.jobs.labels(kind, outcome), self.job_duration.labels(kind))
+            self._job_series[(kind, outcome)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def count_delivery(
         self, outcome: str, status: int | None, error: BaseException | None = None
     ) -> None:
         """One delivery attempt, by outcome and the :func:`host_class` of its answer."""
-        self.deliveries.labels(outcome, host_class(status, error)).inc()
+        key = (outcome, host_class(status, error))
+        series = self._delivery_series.get(key)
+        if series is None:
+            series = self._delivery_series[key] = self.deliveries.labels(*key)
+        series.inc()
 
     def count_poll(self, outcome: str, seconds: float) -> None:
         """One feed poll and how it ended."""

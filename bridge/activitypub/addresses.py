@@ -12,7 +12,11 @@ How the guard is built, and why:
   (DNS rebinding) cannot slip through. Legacy numeric forms such as ``0x7f.1`` are resolved by
   the system resolver to ``127.0.0.1`` and refused as such.
 * aiohttp never asks a resolver about IP literals, so :class:`GuardedConnector` checks those
-  itself, and refuses proxies (the guard cannot see what a proxy connects to).
+  itself, and refuses proxies (the guard cannot see what a proxy connects to). Its verdict on a
+  host string depends on nothing but that string and the connector's fixed policy, so a host
+  that passed is remembered and not parsed again on every request (a delivery stream sends
+  thousands of requests to the same few hundred hosts); a refusal is never remembered, so a
+  refused host is refused on every request.
 * Production cannot allow loopback by accident: :class:`AddressPolicy` refuses by default. The
   only relaxations are ``allow_private`` (set from ``FEEDFED_ALLOW_PRIVATE_ADDRESSES`` for local
   trials, announced with a loud warning) and ``exempt_networks``, which a caller must spell out
@@ -47,6 +51,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ALLOW_PRIVATE_ENV = "FEEDFED_ALLOW_PRIVATE_ADDRESSES"
+PASSED_HOSTS_KEPT = 10_000
+"""How many host strings a :class:`GuardedConnector` remembers as passed before it starts over."""
 
 
 class AddressClass(enum.Enum):
@@ -281,7 +287,8 @@ class GuardedConnector(aiohttp.TCPConnector):
     """A TCP connector whose every destination passes :class:`AddressPolicy`.
 
     Host names go through :class:`GuardedResolver`; IP literals are checked in :meth:`connect`
-    because aiohttp never hands them to a resolver.
+    because aiohttp never hands them to a resolver. ``policy`` is fixed for the connector's life:
+    the hosts it let pass are remembered on that basis.
     """
 
     def __init__(
@@ -291,9 +298,16 @@ class GuardedConnector(aiohttp.TCPConnector):
         resolver: AbstractResolver | None = None,
         **kwargs: Any,
     ) -> None:
-        self.policy = policy
+        self._policy = policy
+        # Host strings (names, and literals the policy permits) that passed the literal check.
+        self._passed: set[str] = set()
         inner = resolver if resolver is not None else aiohttp.DefaultResolver()
         super().__init__(resolver=GuardedResolver(inner, policy), **kwargs)
+
+    @property
+    def policy(self) -> AddressPolicy:
+        """The policy every destination of this connector must pass."""
+        return self._policy
 
     async def connect(
         self,
@@ -302,13 +316,22 @@ class GuardedConnector(aiohttp.TCPConnector):
         timeout: aiohttp.ClientTimeout,
     ) -> Connection:
         """Refuse proxies and refused IP literals, then connect as usual."""
-        url = str(req.url)
         if req.proxy is not None:
-            raise AddressNotAllowed(url, "proxies are refused: the guard cannot see past them")
+            raise AddressNotAllowed(
+                str(req.url), "proxies are refused: the guard cannot see past them"
+            )
         host = req.url.raw_host
-        if host is not None and (ip := literal_address(host)) is not None:
-            self.policy.check(ip, url)
+        if host is not None and host not in self._passed:
+            self._check_literal(host, req)
         return await super().connect(req, traces, timeout)
+
+    def _check_literal(self, host: str, req: ClientRequest) -> None:
+        """Raise unless ``host`` is a name or a literal the policy permits; remember it if so."""
+        if (ip := literal_address(host)) is not None:
+            self._policy.check(ip, str(req.url))
+        if len(self._passed) >= PASSED_HOSTS_KEPT:
+            self._passed.clear()  # a crude bound: forgetting costs one parse per host, no more
+        self._passed.add(host)
 
 
 def open_remote_session(
@@ -331,6 +354,11 @@ def open_remote_session(
         limit_per_host=limit_per_host,
         ttl_dns_cache=300,
     )
+    # No cookie jar: nothing the bridge sends to or fetches from remote parties needs cookies,
+    # and a real jar is consulted (and filled) on every request.
     return aiohttp.ClientSession(
-        connector=connector, headers={"User-Agent": user_agent}, trust_env=False
+        connector=connector,
+        headers={"User-Agent": user_agent},
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
     )

@@ -10,8 +10,8 @@ covered, ``digest`` covered and checked whenever there is a body.
 from __future__ import annotations
 
 import base64
+import functools
 import re
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,8 +44,13 @@ from bridge.errors import (
 SUPPORTED_ALGORITHMS = ("rsa-sha256", "hs2019")
 REQUEST_TARGET = "(request-target)"
 
-_TCHAR = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
-_OWS = " \t"
+# RFC 9110 token characters, optional white space, and the list separators, matched in C.
+_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]*")
+_SPACE = re.compile(r"[ \t]*")
+_SEPARATORS = re.compile(r"[ \t,]*")
+# The common case of a quoted value (no escapes, no control characters but tab) in one C-level
+# match: a signature's 344 base64 characters cost ~100 us walked one by one in Python.
+_PLAIN_QUOTED = re.compile(r'"([^"\\\x00-\x08\x0a-\x1f\x7f]*)"')
 _INTEGER = re.compile(r"[0-9]{1,15}")
 _DECIMAL = re.compile(r"[0-9]{1,15}(\.[0-9]{1,9})?")
 # Section 2.3 items 2 and 3: these algorithms may not sign (created) or (expires).
@@ -77,11 +82,14 @@ def find_cavage_header(request: SignedRequest) -> str:
     raise MissingSignature("the request carries no HTTP signature")
 
 
+@functools.lru_cache(maxsize=256)
 def parse_cavage_signature(value: str) -> CavageSignature:
     """Parse the parameters; anything unparsable raises :class:`MalformedSignature`.
 
     Missing ``algorithm`` means ``hs2019``; missing ``headers`` means ``(created)`` for
-    hs2019 and ``date`` for the older algorithms (what Mastodon does).
+    hs2019 and ``date`` for the older algorithms (what Mastodon does). Memoised (the result
+    is immutable): the inbox asks for the key id before it verifies, so each header is parsed
+    twice otherwise.
     """
     if len(value) > MAX_SIGNATURE_HEADER:
         raise MalformedSignature(f"signature header longer than {MAX_SIGNATURE_HEADER} bytes")
@@ -265,35 +273,28 @@ def _parse_params(value: str) -> dict[str, str]:
     params: dict[str, str] = {}
     pos, end = 0, len(value)
     while True:
-        while pos < end and value[pos] in _OWS + ",":
-            pos += 1
+        pos = _end(_SEPARATORS, value, pos)
         if pos == end:
             break
         start = pos
-        while pos < end and value[pos] in _TCHAR:
-            pos += 1
+        pos = _end(_TOKEN, value, pos)
         name = value[start:pos].lower()
-        while pos < end and value[pos] in _OWS:
-            pos += 1
+        pos = _end(_SPACE, value, pos)
         if not name or pos == end or value[pos] != "=":
             raise MalformedSignature(f"expected name=value at offset {start}")
-        pos += 1
-        while pos < end and value[pos] in _OWS:
-            pos += 1
+        pos = _end(_SPACE, value, pos + 1)
         if pos < end and value[pos] == '"':
             text, pos = _quoted(value, pos)
         else:
             start = pos
-            while pos < end and value[pos] in _TCHAR:
-                pos += 1
+            pos = _end(_TOKEN, value, pos)
             text = value[start:pos]
             if not text:
                 raise MalformedSignature(f"parameter {name!r} has no value")
         if name in params:
             raise MalformedSignature(f"parameter {name!r} appears twice")
         params[name] = text
-        while pos < end and value[pos] in _OWS:
-            pos += 1
+        pos = _end(_SPACE, value, pos)
         if pos < end and value[pos] != ",":
             raise MalformedSignature(f"expected ',' at offset {pos}")
     if not params:
@@ -301,8 +302,17 @@ def _parse_params(value: str) -> dict[str, str]:
     return params
 
 
+def _end(pattern: re.Pattern[str], value: str, pos: int) -> int:
+    """Where ``pattern`` stops matching from ``pos`` (these patterns also match nothing)."""
+    match = pattern.match(value, pos)
+    return pos if match is None else match.end()
+
+
 def _quoted(value: str, pos: int) -> tuple[str, int]:
     """A quoted-string starting at ``pos``; returns its text and the position after it."""
+    plain = _PLAIN_QUOTED.match(value, pos)
+    if plain is not None:
+        return plain.group(1), plain.end()
     out: list[str] = []
     pos += 1
     while pos < len(value):

@@ -8,6 +8,7 @@ wire) or from an incoming aiohttp request (:meth:`SignedRequest.from_aiohttp`).
 from __future__ import annotations
 
 import email.utils
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -204,8 +205,12 @@ def timestamp(value: float) -> datetime:
         raise MalformedSignature(f"timestamp out of range: {value}") from error
 
 
+@functools.lru_cache(maxsize=1024)
 def load_public_key(pem: str) -> rsa.RSAPublicKey:
-    """An RSA public key from SubjectPublicKeyInfo or PKCS#1 PEM."""
+    """An RSA public key from SubjectPublicKeyInfo or PKCS#1 PEM.
+
+    Memoised: a busy inbox verifies the same few hundred senders' keys again and again, and
+    reading one costs as much as the verification itself (the key objects are immutable)."""
     try:
         key = serialization.load_pem_public_key(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError, CryptoUnsupported) as error:

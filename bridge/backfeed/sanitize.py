@@ -125,11 +125,15 @@ def sanitize_html(markup: str, *, base_url: str | None = None) -> str:
     """
     if not markup:
         return ""
-    token = _BASE_URL.set(base_url)
-    try:
-        cleaned = _CLEANER.clean(_protect_ampersands(strip_controls(markup)))
-    finally:
-        _BASE_URL.reset(token)
+    protected = _protect_ampersands(strip_controls(markup))
+    if base_url is None:
+        cleaned = _CLEANER.clean(protected)
+    else:
+        token = _BASE_URL.set(base_url)
+        try:
+            cleaned = _RESOLVING_CLEANER.clean(protected)
+        finally:
+            _BASE_URL.reset(token)
     # nh3 writes attribute values as given, so the placeholder comes back unencoded in links
     # too. Character references in the input (`&#1;`) come out of the parser as controls.
     return strip_controls(_rewrite_tags(cleaned).replace(_AMPERSAND, "&amp;"))
@@ -245,13 +249,13 @@ def _rewrite_tags(cleaned: str) -> str:
     return _REWRITTEN.sub(rewrite, cleaned)
 
 
+# The base of relative links, read by the one resolving cleaner while it cleans (a clean is
+# synchronous, so it is always the caller's own). Building an nh3.Cleaner per reply for its
+# base cost more than cleaning the reply.
 _BASE_URL: ContextVar[str | None] = ContextVar("sanitize_base_url", default=None)
-"""The URL relative links resolve against, for the :func:`sanitize_html` call running."""
 
 
 def _resolve_relative(url: str) -> str | None:
-    # One cleaner serves every base URL (building one per call cost more than cleaning a
-    # reply): nh3 calls this during ``clean``, on the caller's thread and in its context.
     base_url = _BASE_URL.get()
     if base_url is None:
         return None
@@ -261,6 +265,10 @@ def _resolve_relative(url: str) -> str | None:
     except ValueError:
         return None
     return absolute if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+def _drop_relative(url: str) -> None:
+    return None
 
 
 def _make_cleaner(relative: Callable[[str], str | None]) -> nh3.Cleaner:
@@ -276,7 +284,8 @@ def _make_cleaner(relative: Callable[[str], str | None]) -> nh3.Cleaner:
     )
 
 
-_CLEANER: Final = _make_cleaner(_resolve_relative)
+_CLEANER: Final = _make_cleaner(_drop_relative)
+_RESOLVING_CLEANER: Final = _make_cleaner(_resolve_relative)
 _TEXT_CLEANER: Final = nh3.Cleaner(
     tags=set(_TEXT_BREAKS),
     clean_content_tags=set(_DROP_WITH_CONTENT),

@@ -137,11 +137,18 @@ async def block(ctx: BridgeContext, target: str, reason: str | None) -> int:
         await ctx.store.block_actor(target, reason, now)
         deleted = await ctx.store.delete_comments_by_author(target, now)
         withdrawn = await ctx.store.withdraw_reactions_by_actor(target, now)
+        follows = await ctx.store.follows_of_actor(target)
         blogs = await ctx.store.remove_actor_everywhere(target)
+        # Posts already queued for the actor stop too, unless others on their server
+        # still follow through the same shared inbox.
+        cancelled = 0
+        for follow in follows:
+            inbox = follow.delivery_inbox
+            cancelled += await ctx.store.cancel_orphaned_deliveries(follow.blog_id, inbox, now)
     await push.push_withdrawals(ctx, deleted, withdrawn)
     print(
         f"blocked {target}; deleted {len(deleted)} comment(s), withdrew {len(withdrawn)} "
-        f"reaction(s), ended {len(blogs)} follow(s)"
+        f"reaction(s), ended {len(blogs)} follow(s), cancelled {cancelled} queued delivery(ies)"
     )
     return 0
 

@@ -9,9 +9,10 @@ LOCKED`` under a lease, blogs are leased to one poller at a time, and the leases
 that died run out.
 
 Waking up: an enqueue in this process wakes its job worker at once (``ctx.jobs_ready``);
-work enqueued by another process is found by short polling of the queue, every
-``limits.job_poll_interval`` seconds (1 s by default), which keeps the promise that other
-processes pick work up within a second without a notification channel.
+on PostgreSQL work enqueued by another process wakes it too, through ``LISTEN``/``NOTIFY``
+(:mod:`bridge.store.postgres.notices`). Polling the queue every ``limits.job_poll_interval``
+seconds (1 s by default) stays the fallback: retries that come due, and a listening
+connection that was lost until it is back.
 
 SIGTERM (or SIGINT): the worker stops claiming, lets running jobs and polls finish within
 their grace periods, puts back what it still holds (unstarted jobs, cancelled jobs and polls

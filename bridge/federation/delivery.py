@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from bridge.activitypub import keys
 from bridge.activitypub.negotiation import ACTIVITY_JSON, json_bytes
@@ -60,6 +61,11 @@ KNOCK_AGAIN = frozenset({400, 401, 403})
 """Answers to an RFC 9421 signature after which draft-cavage is tried at once."""
 MAX_ANSWER_BYTES = 64 * 1024
 """Small answers are read so the connection can be reused; larger ones are not read at all."""
+
+
+_Sent = tuple[str, URL, bytes, Mapping[str, str]]
+"""What one delivery POSTs: the inbox as the job names it (and as it is signed), the same
+parsed once (for the followers digest's origin and the POST), the body and the headers."""
 
 
 def deliver_key(activity_id: str, inbox: str) -> str:
@@ -122,11 +128,12 @@ class Deliverer:
     async def __call__(self, ctx: BridgeContext, job: Job) -> int | None:
         """Deliver one job's activity to its inbox (see the module docstring)."""
         handle, inbox = _text(job.payload, "blog"), _text(job.payload, "inbox")
+        target = _target(inbox)
         blog, keypair = await self._sender(ctx, handle)
         headers = {"Content-Type": ACTIVITY_JSON, "Accept": ACTIVITY_JSON}
         if "activity_id" in job.payload:
             body = await self._outbox_body(ctx, blog, _text(job.payload, "activity_id"))
-            sync = await self.digests.header(ctx, blog, inbox)
+            sync = await self.digests.header(ctx, blog, target)
             if sync is not None:
                 headers[SYNC_HEADER] = sync
         elif isinstance(job.payload.get("activity"), dict):
@@ -136,13 +143,12 @@ class Deliverer:
         host = job.host or host_of(inbox)
         known = await self.hosts.status(ctx.store, host, ctx.clock())
         scheme: SignatureScheme = known.signature_scheme or "rfc9421"
-        status, answer = await self._post(ctx, host, inbox, body, headers, blog, keypair, scheme)
+        sent = (inbox, target, body, headers)
+        status, answer = await self._post(ctx, host, sent, blog, keypair, scheme)
         if scheme == "rfc9421" and status in KNOCK_AGAIN:
             log.info("%s refused an RFC 9421 signature (%d): trying draft-cavage", host, status)
             scheme = "cavage"
-            status, answer = await self._post(
-                ctx, host, inbox, body, headers, blog, keypair, scheme
-            )
+            status, answer = await self._post(ctx, host, sent, blog, keypair, scheme)
         return await self._judge(ctx, host, inbox, status, answer, scheme)
 
     async def _sender(self, ctx: BridgeContext, handle: str) -> tuple[Blog, KeyPair]:
@@ -187,14 +193,13 @@ class Deliverer:
         self,
         ctx: BridgeContext,
         host: str,
-        inbox: str,
-        body: bytes,
-        headers: Mapping[str, str],
+        sent: _Sent,
         blog: Blog,
         keypair: KeyPair,
         scheme: SignatureScheme,
     ) -> tuple[int, str | None]:
         """Sign and POST once: the status and the ``Retry-After`` of the answer."""
+        inbox, target, body, headers = sent
         signature = await self.signer.sign(
             scheme,
             "POST",
@@ -208,13 +213,14 @@ class Deliverer:
         timeout = self._timeout(self.timeout or ctx.config.limits.delivery_timeout)
         try:
             async with ctx.remote.post(
-                inbox,
+                target,
                 data=body,
                 headers={**headers, **signature},
                 allow_redirects=False,
                 timeout=timeout,
             ) as response:
-                await _drain(response)
+                if response.content_length != 0:  # the usual 202 has nothing to read
+                    await _drain(response)
                 return response.status, response.headers.get("Retry-After")
         except TimeoutError:
             await self._failed(ctx, host)
@@ -274,16 +280,23 @@ class Deliverer:
 async def _drain(response: aiohttp.ClientResponse) -> None:
     """Read a small answer to its end (the connection goes back to the pool); leave a large
     one unread (the connection is closed instead of reading what nobody needs)."""
-    length = response.content_length
-    if length == 0:
-        return  # the usual 202: nothing to read
-    if (length or 0) > MAX_ANSWER_BYTES:
+    if (response.content_length or 0) > MAX_ANSWER_BYTES:
         return
     size = 0
     async for chunk in response.content.iter_any():
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
             return
+
+
+def _target(inbox: str) -> URL:
+    """The inbox as a URL, parsed once for every use a delivery makes of it (the followers
+    digest's origin, the POST)."""
+    try:
+        return URL(inbox)
+    except (TypeError, ValueError) as exc:
+        unreadable = UnsupportedURL(inbox, f"unreadable URL ({exc})")
+        raise Rejected(f"cannot deliver to {inbox}: {unreadable}") from unreadable
 
 
 def _text(payload: Mapping[str, Any], name: str) -> str:

@@ -43,8 +43,10 @@ def sync_url(urls: Urls, handle: str) -> str:
     return f"{urls.actor(handle)}/followers_synchronization"
 
 
-def origin_of(url: str) -> str | None:
-    """``scheme://authority`` of an http(s) URL (Mastodon's ``URL_PREFIX_RE``), else None."""
+def origin_of(url: str | URL) -> str | None:
+    """``scheme://authority`` of an http(s) URL (Mastodon's ``URL_PREFIX_RE``), else None.
+
+    ``url`` may come parsed already (a delivery parses its inbox once for all its uses)."""
     try:
         parsed = URL(url)
     except (TypeError, ValueError):
@@ -97,7 +99,7 @@ class FollowersDigests:
         self._cache: dict[tuple[int, str], tuple[datetime, str | None]] = {}
         self._pending: dict[tuple[int, str], asyncio.Task[str | None]] = {}
 
-    async def header(self, ctx: BridgeContext, blog: Blog, inbox: str) -> str | None:
+    async def header(self, ctx: BridgeContext, blog: Blog, inbox: str | URL) -> str | None:
         """The header for a delivery of ``blog``'s activity to ``inbox``; None when the blog
         has no followers on that server (then there is nothing to synchronise)."""
         origin = origin_of(inbox)

@@ -209,7 +209,7 @@ async def store_comment(
     )
     if comment is None:
         raise ActivityIgnored(f"note {note.object_id[:200]} is stored already")
-    await push.push_comment(ctx, comment, "publish")
+    await push.push_comment(ctx, comment, "publish", blog=target.blog)
     return comment
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from bridge.backfeed import push
+from bridge.backfeed import pusher
 from bridge.backfeed.dialog import DIALOG, run_dialog
 from bridge.federation import dispatch
 from bridge.federation.delivery import Deliverer
@@ -29,7 +29,7 @@ def job_handlers(kinds: Collection[str], deliverer: Deliverer | None) -> dict[st
     if INBOUND in kinds:
         handlers[INBOUND] = dispatch.process_inbound
     if PUSH in kinds:
-        handlers[PUSH] = push.make_push_handler(sink_for)
+        handlers[PUSH] = pusher.make_push_handler(sink_for)
     if DIALOG in kinds:
         handlers[DIALOG] = run_dialog
     return tag_jobs(handlers)

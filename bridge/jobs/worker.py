@@ -6,9 +6,7 @@ One :class:`JobWorker` per process runs every job kind it has a handler for:
   it holds, so a job whose process died is taken over once the lease runs out;
 * at most ``concurrency`` jobs run at once, and at most ``per_host_limit`` of them talk to the
   same remote host: a slow server cannot hold every slot. Claimed jobs wait in a small local
-  queue until they may start: up to ``concurrency`` of them ready for the next free slot (a
-  finished job is followed at once, not after a round trip to the queue), and those of a
-  host at its limit (such a host is left out of further claims meanwhile);
+  buffer until they may start (:mod:`bridge.jobs.slots`);
 * outcomes: a handler that returns is done; :class:`~bridge.errors.RetryLater` is retried on
   the :class:`~bridge.jobs.retry.RetryPolicy` schedule (buried once exhausted);
   :class:`~bridge.errors.Rejected` is buried at once; any other exception is a bug: logged with
@@ -17,8 +15,10 @@ One :class:`JobWorker` per process runs every job kind it has a handler for:
   host class of their answer (:func:`bridge.metrics.host_class`);
 * outcomes are written in batches (:mod:`bridge.jobs.outcomes`): a job's slot is free at
   once, the job stays claimed until its outcome is stored;
-* it wakes when this process enqueues (``ctx.jobs_ready``), when a slot frees up, or every
-  ``poll_interval`` seconds (retries come due with time);
+* it wakes when this process enqueues (``ctx.jobs_ready``), when another one does and the
+  store can tell (PostgreSQL ``NOTIFY``, :mod:`bridge.jobs.wakeups`), when a slot frees up,
+  or every ``poll_interval`` seconds (retries come due with time, and notices are only a
+  shortcut);
 * on stop it claims nothing more, lets running jobs finish for ``shutdown_grace`` seconds,
   cancels the rest, stores the outcomes it has and puts every job it still holds back in the
   queue.
@@ -41,7 +41,6 @@ import os
 import random
 import socket
 import uuid
-from collections import Counter, deque
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Literal
@@ -52,6 +51,8 @@ from bridge.errors import Rejected, RetryLater
 from bridge.jobs import DELIVER, Handler
 from bridge.jobs.outcomes import Outcome, OutcomeRecorder
 from bridge.jobs.retry import Rand, RetryPolicy
+from bridge.jobs.slots import JobSlots
+from bridge.jobs.wakeups import start_listening
 from bridge.store.records import Job
 
 log = logging.getLogger(__name__)
@@ -91,15 +92,12 @@ class JobWorker:
         retention: float | None = 7 * 24 * 60 * 60.0,
         rand: Rand = random.randrange,
     ) -> None:
-        if concurrency < 1 or per_host_limit < 1:
-            raise ValueError("concurrency and per_host_limit must be at least 1")
         if not handlers:
             raise ValueError("a worker needs at least one handler")
         self.ctx = ctx
         self.handlers = dict(handlers)
         self.worker_id = worker_id
-        self.concurrency = concurrency
-        self.per_host_limit = per_host_limit
+        self.slots = JobSlots(concurrency, per_host_limit)
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.retry_policy = retry_policy or RetryPolicy()
@@ -108,14 +106,8 @@ class JobWorker:
         self.retention = retention
         self.rand = rand
         self._held: dict[int, Job] = {}  # claimed by us: running or waiting for a host slot
-        self._waiting: dict[str | None, deque[Job]] = {}
-        self._running: dict[asyncio.Task[None], Job] = {}
-        self._per_host: Counter[str] = Counter()
         self._freed = asyncio.Event()
         self._outcomes = OutcomeRecorder(ctx, self._held)
-        # Claimed jobs waiting for a host slot are capped, so memory stays bounded however
-        # skewed the queue is towards a few hosts.
-        self._max_waiting = 4 * concurrency
         # Claim in batches: with few slots free, wait for more rather than pay one claim
         # (a write) per finished job.
         self._refill = max(1, concurrency // 4)
@@ -154,14 +146,15 @@ class JobWorker:
             )
         upkeep = asyncio.create_task(self._upkeep(), name=f"jobs-upkeep-{self.worker_id}")
         recorder = asyncio.create_task(self._outcomes.run(), name=f"jobs-record-{self.worker_id}")
+        listener = start_listening(self.ctx, f"jobs-listen-{self.worker_id}")
         log.info(
             "worker %s started kinds=%s concurrency=%d per_host=%d",
             self.worker_id,
             ",".join(sorted(self.handlers)),
-            self.concurrency,
-            self.per_host_limit,
+            self.slots.concurrency,
+            self.slots.per_host_limit,
         )
-        helpers = (upkeep, recorder)
+        helpers = (upkeep, recorder) if listener is None else (upkeep, recorder, listener)
         try:
             while not stop.is_set():
                 for helper in helpers:
@@ -170,86 +163,51 @@ class JobWorker:
                 self.ctx.jobs_ready.clear()
                 self._freed.clear()
                 timeout: float | None = None  # nearly full: wait for slots, not for time
-                if self._free_slots() >= self._refill:
+                if self.slots.wanted() >= self._refill:
                     if not await self._claim():
                         continue  # a full batch: more may be due
                     timeout = self.poll_interval
                 await self._sleep(stop, timeout, helpers)
         finally:
-            if not upkeep.done():
-                upkeep.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await upkeep
+            for helper in helpers:
+                if helper is not recorder and not helper.done():
+                    helper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await helper
             await self._shutdown(recorder)
 
     # claiming and starting
 
-    def _free_slots(self) -> int:
-        """How many jobs to claim: enough to fill the idle slots and to keep ``concurrency``
-        more ready to start the moment a slot frees up, so that a finished job's successor
-        does not wait for a round trip to the queue (on a busy event loop that round trip
-        takes milliseconds, and the slot would idle meanwhile). Jobs waiting for a host at
-        its limit are not ready; they count only against the cap on waiting jobs."""
-        waiting = ready = 0
-        for host, queue in self._waiting.items():
-            waiting += len(queue)
-            if host is None:
-                ready += len(queue)
-            else:
-                ready += min(len(queue), max(0, self.per_host_limit - self._per_host[host]))
-        room = self._max_waiting - waiting
-        return min(room, 2 * self.concurrency - len(self._running) - ready)
-
     async def _claim(self) -> bool:
         """Claim what fits; True when the queue had no more due jobs for us."""
-        limit = self._free_slots()
+        limit = self.slots.wanted()
         if limit <= 0:
             return False
-        # A host whose running and waiting jobs fill its limit gets nothing more: what we
-        # hold of it could not start sooner anyway.
-        load = Counter(self._per_host)
-        for host, queue in self._waiting.items():
-            if host is not None:
-                load[host] += len(queue)
-        busy = {host for host, n in load.items() if n >= self.per_host_limit}
         jobs = await self.ctx.store.claim_jobs(
             self.handlers.keys(),
             self.ctx.clock(),
             limit,
             self.lease_seconds,
             self.worker_id,
-            skip_hosts=busy,
+            skip_hosts=self.slots.busy_hosts(),
         )
         for job in jobs:
             self._held[job.id] = job
-            self._waiting.setdefault(job.host, deque()).append(job)
+        self.slots.add(jobs)
         self._start_ready()
         return len(jobs) < limit
 
     def _start_ready(self) -> None:
-        for host in list(self._waiting):
-            queue = self._waiting[host]
-            while queue and len(self._running) < self.concurrency and self._has_slot(host):
-                self._start(queue.popleft())
-            if not queue:
-                del self._waiting[host]
-
-    def _has_slot(self, host: str | None) -> bool:
-        return host is None or self._per_host[host] < self.per_host_limit
+        for job in self.slots.ready():
+            self._start(job)
 
     def _start(self, job: Job) -> None:
         task = asyncio.create_task(self._attempt(job), name=f"job-{job.id}-{job.kind}")
-        self._running[task] = job
-        if job.host is not None:
-            self._per_host[job.host] += 1
+        self.slots.started(task, job)
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        job = self._running.pop(task)
-        if job.host is not None:
-            self._per_host[job.host] -= 1
-            if self._per_host[job.host] <= 0:
-                del self._per_host[job.host]
+        job = self.slots.finished(task)
         if task.cancelled():
             self._held.pop(job.id, None)  # released at shutdown
         elif (error := task.exception()) is not None:
@@ -260,7 +218,7 @@ class JobWorker:
         self._start_ready()
         # The claim loop wakes only when a batch is worth claiming: waking it for every
         # finished job would cost more loop time than the job's own bookkeeping.
-        if self._free_slots() >= self._refill:
+        if self.slots.wanted() >= self._refill:
             self._freed.set()
 
     async def _sleep(
@@ -387,15 +345,13 @@ class JobWorker:
             if await self.ctx.store.extend_lease(job.id, self.worker_id, until):
                 continue
             log.warning("job %d (%s): lease lost, another worker may run it", job.id, job.kind)
-            queue = self._waiting.get(job.host)
-            if queue is not None and job in queue:
-                queue.remove(job)
+            if self.slots.drop_waiting(job):
                 self._held.pop(job.id, None)
 
     async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
-        self._waiting.clear()
-        if self._running:
-            _, late = await asyncio.wait(list(self._running), timeout=self.shutdown_grace)
+        self.slots.clear_waiting()
+        if self.slots.running:
+            _, late = await asyncio.wait(list(self.slots.running), timeout=self.shutdown_grace)
             for task in late:
                 task.cancel()
             if late:

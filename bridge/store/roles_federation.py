@@ -46,6 +46,10 @@ class FollowerStore(Protocol):
         """One follower (any state), if present."""
         ...
 
+    async def follows_of_actor(self, actor_id: str) -> list[Follower]:
+        """Every follow of the actor (any blog, any state), by blog id."""
+        ...
+
     async def put_follower(self, follower: Follower) -> None:
         """Insert a follower or update its inboxes, state and Follow id (keeps created_at)."""
         ...
@@ -150,6 +154,12 @@ class JobStore(Protocol):
     async def cancel_jobs_for_domain(self, domain: str, now: datetime) -> int:
         """Close the queued and failing jobs that talk to ``domain`` or a subdomain of it (any
         port): state done, last error "cancelled: domain blocked". Returns how many."""
+        ...
+
+    async def cancel_orphaned_deliveries(self, blog_id: int, inbox: str, now: datetime) -> int:
+        """Close the blog's queued and failing deliveries to ``inbox`` when no accepted
+        follower of the blog receives there any more (its last one was removed or blocked):
+        state done, last error "cancelled: no follower at this inbox". Returns how many."""
         ...
 
 

@@ -317,3 +317,48 @@ async def test_blocking_a_domain_cancels_its_queued_jobs(store: Store) -> None:
     assert (await store.get_job(running.id)).state == "running"  # type: ignore[union-attr]
     done = await store.list_jobs("done")
     assert {j.last_error for j in done} == {"cancelled: domain blocked"}
+
+
+async def test_deliveries_to_an_inbox_without_followers_left_are_cancelled(store: Store) -> None:
+    blog = await store.add_blog(NewBlog("b", "https://b.example/feed"), T0)
+    other = await store.add_blog(NewBlog("o", "https://o.example/feed"), T0)
+    shared = "https://social.example/inbox"
+    personal = "https://lone.example/users/troll/inbox"
+    await store.put_follower(
+        follower(blog.id, "https://social.example/users/a", shared_inbox=shared)
+    )
+    await store.put_follower(
+        follower(blog.id, "https://social.example/users/b", shared_inbox=shared)
+    )
+    await store.put_follower(
+        follower(blog.id, "https://lone.example/users/troll", inbox=personal, shared_inbox=None)
+    )
+    await store.put_follower(
+        follower(other.id, "https://lone.example/users/troll", inbox=personal, shared_inbox=None)
+    )
+
+    def deliver(handle: str, inbox: str, n: int) -> NewJob:
+        payload = {"blog": handle, "inbox": inbox, "activity_id": f"https://x/{n}"}
+        return NewJob("deliver", payload, dedupe_key=f"{handle}{inbox}{n}", host="h")
+
+    jobs = [deliver("b", shared, 1), deliver("b", personal, 2), deliver("o", personal, 3)]
+    await store.enqueue(jobs, T0)
+    follows = await store.follows_of_actor("https://lone.example/users/troll")
+    assert [(f.blog_id, f.delivery_inbox) for f in follows] == [
+        (blog.id, personal),
+        (other.id, personal),
+    ]
+    # While the follower is there, nothing is cancelled.
+    assert await store.cancel_orphaned_deliveries(blog.id, personal, T0) == 0
+    await store.remove_actor_everywhere("https://lone.example/users/troll")
+    await store.remove_actor_everywhere("https://social.example/users/a")
+    # Only the blog's own job to that inbox; a shared inbox another follower uses stays.
+    assert await store.cancel_orphaned_deliveries(blog.id, personal, T0) == 1
+    assert await store.cancel_orphaned_deliveries(blog.id, shared, T0) == 0
+    left = await store.claim_jobs(["deliver"], T0, 10, 60, "w")
+    assert sorted((j.payload["blog"], j.payload["inbox"]) for j in left) == [
+        ("b", shared),
+        ("o", personal),
+    ]
+    done = await store.list_jobs("done")
+    assert [j.last_error for j in done] == ["cancelled: no follower at this inbox"]

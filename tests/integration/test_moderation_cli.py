@@ -12,7 +12,8 @@ import pytest
 
 from bridge.commands import moderation
 from bridge.errors import CommentNotFound
-from bridge.store.base import BlogSettings
+from bridge.jobs import DELIVER
+from bridge.store.base import BlogSettings, NewJob
 from bridge.store.sqlite import SQLiteStore
 from tests.conftest import FakeClock
 from tests.fakes.inbox_bridge import InboxBridge, running_bridge
@@ -78,7 +79,7 @@ async def test_list_approve_and_reject_the_queue(
 
 
 async def test_blocking_an_actor_removes_its_comments_reactions_and_follows(
-    bridge: InboxBridge, world: NoteWorld
+    bridge: InboxBridge, world: NoteWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stored, article = await add_post(bridge)
     blog = bridge.blogs["talkabout"]
@@ -86,8 +87,16 @@ async def test_blocking_an_actor_removes_its_comments_reactions_and_follows(
     reply = note(world.bob, "<p>Hallo</p>", in_reply_to=article)
     await world.send(world.bob, bridge, create(world.bob, reply))
     await world.send(world.bob, bridge, world.bob.activity("Like", article))
-    assert await bridge.store.get_follower(blog.id, world.bob.id) is not None
+    follow = await bridge.store.get_follower(blog.id, world.bob.id)
+    assert follow is not None
+    # A post on its way to bob when he is blocked does not reach him any more.
+    payload = {"blog": blog.handle, "inbox": follow.delivery_inbox, "activity_id": article}
+    await bridge.store.enqueue([NewJob(DELIVER, payload, host="social.test")], bridge.ctx.clock())
     assert await feedfed(bridge, "moderation", "block", world.bob.id, "--reason", "Troll") == 0
+    assert "cancelled 1 queued delivery(ies)" in capsys.readouterr().out
+    (cancelled,) = await bridge.store.list_jobs("done", DELIVER)
+    assert cancelled.payload == payload
+    assert cancelled.last_error == "cancelled: no follower at this inbox"
     gone = await bridge.store.get_comment(reply["id"])
     assert gone is not None and gone.state == "deleted"
     assert await bridge.store.count_reactions(blog.id, stored.entry_id, "like") == 0

@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from bridge.activitypub.urls import entry_slug
-from bridge.backfeed import push
+from bridge.backfeed import push, pusher
 from bridge.context import BridgeContext
 from bridge.entries import FeedEntry
 from bridge.jobs import PUSH
@@ -128,7 +128,7 @@ async def test_a_comment_reaches_the_blog_once_even_when_pushed_twice(
     base = await serve(blog_side.app())
     blog, entry_id = await setup(ctx, base)
     await add_comment(ctx, blog, entry_id)
-    handler = push.make_push_handler(factory(http))
+    handler = pusher.make_push_handler(factory(http))
     await run_worker(ctx, handler, lambda: queue_empty(ctx))
     # The same push again (a retried inbound job with another key): nothing new is sent.
     await push.enqueue_push(ctx, blog, "comment", NOTE, "publish", version="again")
@@ -149,7 +149,7 @@ async def test_edit_resends_and_delete_withdraws(
     base = await serve(blog_side.app())
     blog, entry_id = await setup(ctx, base)
     await add_comment(ctx, blog, entry_id)
-    handler = push.make_push_handler(factory(http))
+    handler = pusher.make_push_handler(factory(http))
     await run_worker(ctx, handler, lambda: queue_empty(ctx))
     edited = await ctx.store.edit_comment(NOTE, "<p>Sehr schön!</p>", None, ctx.clock(), {})
     assert edited is not None
@@ -184,7 +184,7 @@ async def test_a_blog_down_for_an_hour_gets_everything_once_after_a_restart(
     )
     assert reaction is not None
     await push.push_reaction(ctx, reaction, "publish")
-    handler = push.make_push_handler(factory(http))
+    handler = pusher.make_push_handler(factory(http))
 
     async def all_failed_once() -> bool:
         return len(await ctx.store.list_sink_items(blog.id)) == 2

@@ -8,6 +8,7 @@ from bridge.store.postgres.dialog import DialogSourceRows
 from bridge.store.postgres.entries import EntryRows
 from bridge.store.postgres.followers import FollowerRows
 from bridge.store.postgres.jobs import JobRows
+from bridge.store.postgres.notices import JobNotices
 from bridge.store.postgres.reactions import ReactionRows
 from bridge.store.postgres.remote import RemoteRows
 from bridge.store.postgres.sinks import SinkItemRows
@@ -18,6 +19,7 @@ class PostgresStore(
     EntryRows,
     FollowerRows,
     JobRows,
+    JobNotices,
     RemoteRows,
     CommentRows,
     ReactionRows,

@@ -46,6 +46,13 @@ class FollowerRows(SQLiteBase):
         )
         return _follower(row) if row else None
 
+    async def follows_of_actor(self, actor_id: str) -> list[Follower]:
+        """Every follow of the actor (any blog, any state), by blog id."""
+        rows = await self._rows(
+            "SELECT * FROM followers WHERE actor_id = ? ORDER BY blog_id", (actor_id,)
+        )
+        return [_follower(row) for row in rows]
+
     async def put_follower(self, follower: Follower) -> None:
         """Insert a follower or update its inboxes, state and Follow id (keeps created_at)."""
         f = follower

@@ -183,6 +183,18 @@ class JobRows(SQLiteBase):
             (ts(now), domain, f"{domain}:%", f"%.{domain}", f"%.{domain}:%"),
         )
 
+    async def cancel_orphaned_deliveries(self, blog_id: int, inbox: str, now: datetime) -> int:
+        """Close the blog's queued and failing deliveries to an inbox no follower uses now."""
+        return await self._statement(
+            "UPDATE jobs SET state = 'done', last_error = 'cancelled: no follower at this inbox', "
+            "lease_until = NULL, updated_at = ? WHERE kind = 'deliver' "
+            "AND state IN ('queued', 'dead') AND json_extract(payload, '$.inbox') = ? "
+            "AND json_extract(payload, '$.blog') = (SELECT handle FROM blogs WHERE id = ?) "
+            "AND NOT EXISTS (SELECT 1 FROM followers WHERE blog_id = ? AND state = 'accepted' "
+            "AND COALESCE(shared_inbox, inbox) = ?)",
+            (ts(now), inbox, blog_id, blog_id, inbox),
+        )
+
     async def get_host(self, host: str) -> HostStatus | None:
         """What is known of a host."""
         row = await self._row("SELECT * FROM hosts WHERE host = ?", (host,))
