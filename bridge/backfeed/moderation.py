@@ -92,8 +92,9 @@ class AuthorFacts:
     statuses_count: int | None = None
     previously_approved: bool = False
     """A comment of theirs was published on this blog before (not counting this one)."""
-    recent_comment_times: tuple[datetime, ...] = ()
-    """When their earlier comments (on any of the bridge's blogs) arrived."""
+    recent_comments: int = 0
+    """How many of their earlier comments (on any of the bridge's blogs) arrived in the hour
+    before this one."""
     known_domain: bool = False
     """The bridge had dealings with the author's server before (followers, comments)."""
 
@@ -159,7 +160,7 @@ def spam_score(
     for keyword in policy.keywords:
         if _contains_phrase(folded, _fold(keyword)):
             add(KEYWORD, f"keyword {keyword!r}")
-    recent = sum(1 for moment in facts.recent_comment_times if now - moment <= _HOUR)
+    recent = facts.recent_comments
     if recent >= policy.rate_limit:
         add(FLOODING, f"{recent} comments in the last hour (limit {policy.rate_limit})")
     if facts.previously_approved:

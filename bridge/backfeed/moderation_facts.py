@@ -124,7 +124,7 @@ async def verdict_for(ctx: BridgeContext, candidate: Candidate) -> Verdict:
         earlier = [(html_to_text(html), now) for html in standing.unhashed]
         duplicate = is_duplicate(rendered, earlier, now, policy.duplicate_window)
     facts = await author_facts(
-        ctx, candidate, standing.recent, standing.published_before, standing.origin_known
+        ctx, candidate, standing.recent_count, standing.published_before, standing.origin_known
     )
     return moderate(
         candidate.text,
@@ -141,11 +141,11 @@ async def verdict_for(ctx: BridgeContext, candidate: Candidate) -> Verdict:
 async def author_facts(
     ctx: BridgeContext,
     candidate: Candidate,
-    recent: tuple[datetime, ...],
+    recent: int,
     approved: bool,
     known: bool,
 ) -> AuthorFacts:
-    """Account age and counts, with the author's recent comment times, earlier approval and
+    """Account age and counts, with the author's comments of the last hour, earlier approval and
     whether its server was heard from before as the store gave them."""
     actor = candidate.actor
     followers = statuses = None
@@ -157,7 +157,7 @@ async def author_facts(
         followers_count=followers,
         statuses_count=statuses,
         previously_approved=approved,
-        recent_comment_times=recent,
+        recent_comments=recent,
         known_domain=known,
     )
 

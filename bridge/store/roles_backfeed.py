@@ -92,9 +92,9 @@ class AuthorStanding:
     """The actor is blocked (its domain's rule is :attr:`domain_severity`)."""
     published_before: bool
     """The actor has a published comment on the blog."""
-    recent: tuple[datetime, ...]
-    """When the actor's comments (any state, every blog) since ``recent_since`` arrived, in
-    no particular order."""
+    recent_count: int
+    """How many of the actor's comments (any state, every blog) arrived since
+    ``recent_since``: counted in the store, so a prolific author costs no more than a new one."""
     duplicate: bool
     """A live comment of the actor on the same post, received within the window, has the
     same ``text_hash``."""

@@ -224,14 +224,14 @@ def test_keywords_match_whole_words_ignoring_case_and_width() -> None:
     assert verdict.state == "held"
 
 
-def test_flooding_counts_only_the_last_hour() -> None:
+def test_flooding_from_the_rate_limit_on() -> None:
+    # Which comments fall in the last hour is the store's count (the backfeed contract).
     policy = Policy(rate_limit=3)
-    times = tuple(NOW - timedelta(minutes=m) for m in (1, 10, 59, 61, 120))
-    facts = AuthorFacts(recent_comment_times=times, known_domain=True)
+    facts = AuthorFacts(recent_comments=3, known_domain=True)
     score, reasons = spam_score("hallo", "<p>hallo</p>", facts, policy, now=NOW)
     assert reasons == ["3 comments in the last hour (limit 3)"]
     assert score == pytest.approx(0.6)
-    quiet = AuthorFacts(recent_comment_times=times[:2], known_domain=True)
+    quiet = AuthorFacts(recent_comments=2, known_domain=True)
     assert spam_score("hallo", "<p>hallo</p>", quiet, policy, now=NOW) == (0.0, [])
 
 

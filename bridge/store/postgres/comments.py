@@ -222,7 +222,7 @@ class CommentRows(PostgresBase):
             "EXISTS (SELECT 1 FROM actor_blocks WHERE actor_id = $1) AS blocked, "
             "EXISTS (SELECT 1 FROM comments WHERE author_id = $1 AND blog_id = $2 "
             "AND state = 'published') AS published, "
-            "ARRAY (SELECT received_at FROM comments "
+            "(SELECT COUNT(*) FROM comments "
             "WHERE author_id = $1 AND received_at >= $5) AS recent, "
             "EXISTS (SELECT 1 FROM comments WHERE author_id = $1 AND entry_id = $3 "
             "AND text_hash = $4 AND state != 'deleted' "
@@ -249,7 +249,7 @@ class CommentRows(PostgresBase):
         return AuthorStanding(
             blocked=bool(row["blocked"]),
             published_before=bool(row["published"]),
-            recent=tuple(row["recent"]),
+            recent_count=int(row["recent"]),
             duplicate=text_hash is not None and bool(row["duplicate"]),
             unhashed=tuple(row["unhashed"]),
             domain_severity=row["severity"],

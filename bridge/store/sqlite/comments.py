@@ -224,7 +224,7 @@ class CommentRows(SQLiteBase):
             "EXISTS (SELECT 1 FROM actor_blocks WHERE actor_id = ?1) AS blocked, "
             "EXISTS (SELECT 1 FROM comments WHERE author_id = ?1 AND blog_id = ?2 "
             "AND state = 'published') AS published, "
-            "(SELECT json_group_array(received_at) FROM comments "
+            "(SELECT COUNT(*) FROM comments "
             "WHERE author_id = ?1 AND received_at >= ?5) AS recent, "
             "EXISTS (SELECT 1 FROM comments WHERE author_id = ?1 AND entry_id = ?3 "
             "AND text_hash = ?4 AND state != 'deleted' "
@@ -255,7 +255,7 @@ class CommentRows(SQLiteBase):
         return AuthorStanding(
             blocked=bool(row["blocked"]),
             published_before=bool(row["published"]),
-            recent=tuple(dt_required(moment) for moment in json.loads(row["recent"])),
+            recent_count=int(row["recent"]),
             duplicate=text_hash is not None and bool(row["duplicate"]),
             unhashed=tuple(json.loads(row["unhashed"])),
             domain_severity=cast("BlockSeverity | None", row["severity"]),
