@@ -60,26 +60,25 @@ class SQLiteTables:
 
     async def layout(self) -> dict[str, list[str]]:
         """Every table and its columns."""
-        db = self._store.db
-        names = await db.execute_fetchall(
+        names = await self._store._fetch_all(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
         layout: dict[str, list[str]] = {}
         for (name,) in names:
-            info = await db.execute_fetchall(f'PRAGMA table_info("{name}")')
+            info = await self._store._fetch_all(f'PRAGMA table_info("{name}")')
             layout[name] = [column[1] for column in info]
         return layout
 
     async def count(self, table: Table) -> int:
         """Rows in the table."""
-        rows = list(await self._store.db.execute_fetchall(f"SELECT COUNT(*) FROM {table.name}"))
+        rows = await self._store._fetch_all(f"SELECT COUNT(*) FROM {table.name}")
         return int(rows[0][0])
 
     async def read(self, table: Table, after: RowValues | None, limit: int) -> list[RowValues]:
         """Up to ``limit`` rows after ``after`` in key order, decoded."""
         key = ", ".join(table.key)
         where = f"WHERE ({key}) > ({', '.join('?' * len(table.key))}) " if after else ""
-        rows = await self._store.db.execute_fetchall(
+        rows = await self._store._fetch_all(
             f"SELECT {', '.join(table.columns)} FROM {table.name} {where}ORDER BY {key} LIMIT ?",
             (*(after or ()), limit),
         )
@@ -90,7 +89,7 @@ class SQLiteTables:
         if not keys:
             return []
         one = f"({', '.join('?' * len(table.key))})"
-        rows = await self._store.db.execute_fetchall(
+        rows = await self._store._fetch_all(
             f"SELECT {', '.join(table.columns)} FROM {table.name} "
             f"WHERE ({', '.join(table.key)}) IN (VALUES {', '.join([one] * len(keys))})",
             [value for key in keys for value in key],
@@ -102,14 +101,14 @@ class SQLiteTables:
         marks = ", ".join("?" * len(table.columns))
         try:
             async with self._store.transaction():
-                cursor = await self._store.db.executemany(
+                inserted = await self._store._execute_many(
                     f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({marks}) "
                     f"ON CONFLICT ({', '.join(table.key)}) DO NOTHING",
                     [_encode_sqlite(table, row) for row in rows],
                 )
         except sqlite3.IntegrityError as exc:
             raise _conflict(table, exc) from exc
-        return cursor.rowcount
+        return inserted
 
     async def finish(self, table: Table) -> None:
         """Nothing to do: AUTOINCREMENT follows explicitly inserted ids by itself."""

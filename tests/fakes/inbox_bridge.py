@@ -145,8 +145,8 @@ class InboxBridge:
 
     async def count(self, table: str) -> int:
         """Rows in one table."""
-        rows = await self.store.db.execute_fetchall(f"SELECT COUNT(*) FROM {table}")
-        return int(next(iter(rows))[0])
+        rows = await self.store._rows(f"SELECT COUNT(*) FROM {table}")
+        return int(rows[0][0])
 
     async def assert_nothing_kept(self) -> None:
         """Nothing was stored, queued or followed."""
@@ -161,7 +161,7 @@ class InboxBridge:
 
     async def inbound(self) -> list[InboundActivity]:
         """Every stored inbound activity, oldest first."""
-        rows = await self.store.db.execute_fetchall("SELECT id FROM inbound ORDER BY id")
+        rows = await self.store._rows("SELECT id FROM inbound ORDER BY id")
         found = [await self.store.get_inbound(int(row[0])) for row in rows]
         return [item for item in found if item is not None]
 

@@ -110,7 +110,7 @@ async def test_blocking_a_domain_drops_its_followers_and_refuses_it(
         == 0
     )
     assert "removed 2 follower(s)" in capsys.readouterr().out
-    remaining = await bridge.store.db.execute_fetchall("SELECT actor_id FROM followers")
+    remaining = await bridge.store._rows("SELECT actor_id FROM followers")
     assert [row[0] for row in remaining] == [world.bob.id]
     status, _ = await world.mastodon.send(
         world.alice, bridge.inbox(None), world.mastodon.follow(world.alice, bridge.actor())

@@ -211,7 +211,7 @@ async def test_an_actor_deleting_itself_leaves_every_blog(
     await world.follow(bridge, world.bob)
     await world.send(world.alice, bridge, world.alice.delete())
     assert await bridge.last_state() == ("processed", None)
-    remaining = await bridge.store.db.execute_fetchall("SELECT actor_id FROM followers")
+    remaining = await bridge.store._rows("SELECT actor_id FROM followers")
     assert [row[0] for row in remaining] == [world.bob.id]
     assert await bridge.store.get_remote_actor(world.alice.id) is None
     assert await bridge.store.get_remote_key(world.alice.key_id) is None

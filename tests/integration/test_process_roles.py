@@ -291,7 +291,7 @@ async def test_readyz_reports_pending_migrations(ctx: BridgeContext, serve: Serv
     base = await serve(health_app(ctx))
     assert (await get(f"{base}/readyz"))[0] == 200
     # As after deploying a release whose migration has not been applied yet.
-    await ctx.store.db.execute("DELETE FROM schema_migrations WHERE version = 4")  # type: ignore[attr-defined]
+    await ctx.store._write("DELETE FROM schema_migrations WHERE version = 4")  # type: ignore[attr-defined]
     status, body, _ = await get(f"{base}/readyz")
     assert status == 503
     assert body == {

@@ -31,7 +31,7 @@ class BlogRows(SQLiteBase):
         async with self.transaction():
             if await self._row("SELECT 1 FROM blogs WHERE handle = ?", (new.handle,)):
                 raise BlogExists(f"a blog with handle {new.handle!r} exists")
-            cursor = await self.db.execute(
+            cursor = await self._write(
                 "INSERT INTO blogs (handle, feed_url, configured_feed_url, settings, from_config, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -56,7 +56,7 @@ class BlogRows(SQLiteBase):
                 return await self.add_blog(new, now)
             # A 301 may have moved the feed since: keep the moved URL unless the operator
             # changed the URL in the config file.
-            await self.db.execute(
+            await self._write(
                 "UPDATE blogs SET settings = ?, from_config = 1, "
                 "feed_url = CASE WHEN configured_feed_url = ? THEN feed_url ELSE ? END, "
                 "configured_feed_url = ? WHERE id = ?",
@@ -91,10 +91,10 @@ class BlogRows(SQLiteBase):
     async def remove_blog(self, handle: str) -> None:
         """Delete a blog and everything it owns."""
         async with self.transaction():
-            cursor = await self.db.execute("DELETE FROM blogs WHERE handle = ?", (handle,))
+            cursor = await self._write("DELETE FROM blogs WHERE handle = ?", (handle,))
             if cursor.rowcount == 0:
                 raise BlogNotFound(f"no blog with handle {handle!r}")
-            await self.db.execute("DELETE FROM keys WHERE owner = ?", (handle,))
+            await self._write("DELETE FROM keys WHERE owner = ?", (handle,))
 
     async def update_blog_meta(self, blog_id: int, meta: FeedMeta) -> None:
         """Store what the feed says about the blog."""
@@ -144,7 +144,7 @@ class BlogRows(SQLiteBase):
         async with self.transaction():
             # One statement under BEGIN IMMEDIATE: another process on the same file waits
             # for our commit and then sees the leases.
-            rows = await self.db.execute_fetchall(
+            rows = await self._rows(
                 "UPDATE blogs SET lease_until = ?, leased_by = ? WHERE id IN ("
                 "SELECT id FROM blogs WHERE status != 'gone' "
                 "AND (next_poll_at IS NULL OR next_poll_at <= ?) "
@@ -182,7 +182,7 @@ class BlogRows(SQLiteBase):
     async def put_keypair_if_absent(self, keypair: KeyPair) -> KeyPair:
         """Store a key pair unless the owner has one; return the stored one."""
         async with self.transaction():
-            await self.db.execute(
+            await self._write(
                 "INSERT INTO keys (owner, private_pem, public_pem, created_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (owner) DO NOTHING",
                 (keypair.owner, keypair.private_pem, keypair.public_pem, ts(keypair.created_at)),

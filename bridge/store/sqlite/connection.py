@@ -8,7 +8,7 @@ straight to the thread, each statement committing by itself. Work of several sta
 that must commit together runs as one function on the thread (:meth:`SQLiteBase._atomic`):
 one hand-off instead of one per statement; and the calls that arrive while a hand-off is on
 the thread go together in the next one. The role modules beside this one add the queries,
-one mixin per role.
+one mixin per role, through the methods here: only this module touches the connections.
 
 Reads outside a transaction take a second, read-only connection on the event loop's own
 thread: a ``SELECT`` by key takes microseconds, while handing it to aiosqlite's thread and
@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -213,15 +213,26 @@ class SQLiteBase:
         return await self._call(functools.partial(_committed, work))
 
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        """One statement that changes rows (atomic on its own, so it needs no BEGIN and
-        COMMIT of its own); joins the caller's transaction if there is one."""
+        """One statement that changes rows or the schema (atomic on its own, so it needs no
+        BEGIN and COMMIT of its own); joins the caller's transaction if there is one."""
         args = tuple(params)
         return await self._call(lambda conn: conn.execute(sql, args))
+
+    async def _execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """One statement once per row, in one hand-off; return the rows it changed."""
+        batch = list(rows)
+        return await self._call(lambda conn: conn.executemany(sql, batch).rowcount)
 
     async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         args = tuple(params)
         if self._reader is not None and not self._in_tx.get() and sql.startswith("SELECT"):
             return self._reader.execute(sql, args).fetchall()
+        return await self._fetch_all(sql, args)
+
+    async def _fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Every row of one statement, on the database thread whatever the statement: for
+        reads too large for the loop's reader (``feedfed db copy``'s pages)."""
+        args = tuple(params)
         return await self._call(lambda conn: conn.execute(sql, args).fetchall())
 
     async def _row(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
@@ -251,8 +262,8 @@ class SQLiteBase:
                 continue
             async with self.transaction():
                 for statement in _statements(migration.sqlite):
-                    await self.db.execute(statement)
-                await self.db.execute(
+                    await self._write(statement)
+                await self._write(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.name, ts(datetime.now(UTC))),
                 )

@@ -50,7 +50,7 @@ class EntryRows(SQLiteBase):
         """Insert an entry or replace its content, marking it live and in the feed."""
         sort_time = ts(entry.published or now)
         async with self.transaction():
-            await self.db.execute(
+            await self._write(
                 "INSERT INTO entries (blog_id, entry_id, slug, data, content_hash, sort_time, "
                 "first_seen_at, changed_at, in_feed, deleted_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, NULL) "
@@ -84,7 +84,7 @@ class EntryRows(SQLiteBase):
         """Mark whether these entries are still listed in the feed."""
         async with self.transaction():
             for entry_id in entry_ids:
-                await self.db.execute(
+                await self._write(
                     "UPDATE entries SET in_feed = ? WHERE blog_id = ? AND entry_id = ?",
                     (in_feed, blog_id, entry_id),
                 )
@@ -137,7 +137,7 @@ class EntryRows(SQLiteBase):
         """Record an activity."""
         async with self.transaction():
             try:
-                cursor = await self.db.execute(
+                cursor = await self._write(
                     "INSERT INTO outbox (blog_id, activity_id, type, entry_id, payload, deliver, "
                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (

@@ -87,7 +87,7 @@ class FollowerRows(SQLiteBase):
             rows = await self._rows(
                 "SELECT blog_id FROM followers WHERE actor_id = ? ORDER BY blog_id", (actor_id,)
             )
-            await self.db.execute("DELETE FROM followers WHERE actor_id = ?", (actor_id,))
+            await self._write("DELETE FROM followers WHERE actor_id = ?", (actor_id,))
         return [row["blog_id"] for row in rows]
 
     async def remove_followers_by_inbox(self, inbox: str) -> int:

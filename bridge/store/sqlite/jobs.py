@@ -203,7 +203,7 @@ class JobRows(SQLiteBase):
     async def record_host_failure(self, host: str, now: datetime) -> HostStatus:
         """Count a failed delivery; the first failure starts the unavailability clock."""
         async with self.transaction():
-            await self.db.execute(
+            await self._write(
                 "INSERT INTO hosts (host, failures, first_failure_at, last_failure_at) "
                 "VALUES (?, 1, ?, ?) ON CONFLICT (host) DO UPDATE SET "
                 "failures = hosts.failures + 1, last_failure_at = excluded.last_failure_at, "

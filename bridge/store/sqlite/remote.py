@@ -74,8 +74,8 @@ class RemoteRows(SQLiteBase):
     async def delete_remote_actor(self, actor_id: str) -> None:
         """Forget a cached actor and its keys."""
         async with self.transaction():
-            await self.db.execute("DELETE FROM remote_actors WHERE id = ?", (actor_id,))
-            await self.db.execute("DELETE FROM remote_keys WHERE owner = ?", (actor_id,))
+            await self._write("DELETE FROM remote_actors WHERE id = ?", (actor_id,))
+            await self._write("DELETE FROM remote_keys WHERE owner = ?", (actor_id,))
 
     async def record_inbound(self, inbound: NewInbound, now: datetime) -> int | None:
         """Store a verified activity; None when (origin, activity id) was seen before."""
