@@ -1,17 +1,18 @@
 """SQLite backend core: one connection in WAL mode, its transactions, and migrations.
 
-aiosqlite runs every call on the connection's one thread, in the order the calls were
-made. A ``transaction()`` block holds an asyncio lock from its ``BEGIN`` to its ``COMMIT``
-(or ``ROLLBACK``), so its calls commit together; calls from other tasks wait for that lock
-only while such a block is open (they would otherwise run inside it), and otherwise go
-straight to the thread, each statement committing by itself. Work of several statements
-that must commit together runs as one function on the thread (:meth:`SQLiteBase._atomic`):
-one hand-off instead of one per statement; and the calls that arrive while a hand-off is on
-the thread go together in the next one. The role modules beside this one add the queries,
-one mixin per role, through the methods here: only this module touches the connections.
+The writing connection lives on the store's own database thread (a one-worker executor): it
+is opened, used and closed there only, and runs the calls in the order they were made. A
+``transaction()`` block holds an asyncio lock from its ``BEGIN`` to its ``COMMIT`` (or
+``ROLLBACK``), so its calls commit together; calls from other tasks wait for that lock only
+while such a block is open (they would otherwise run inside it), and otherwise go straight to
+the thread, each statement committing by itself. Work of several statements that must commit
+together runs as one function on the thread (:meth:`SQLiteBase._atomic`): one hand-off
+instead of one per statement; and the calls that arrive while a hand-off is on the thread go
+together in the next one. The role modules beside this one add the queries, one mixin per
+role, through the methods here: only this module touches the sqlite3 connections.
 
 Reads outside a transaction take a second, read-only connection on the event loop's own
-thread: a ``SELECT`` by key takes microseconds, while handing it to aiosqlite's thread and
+thread: a ``SELECT`` by key takes microseconds, while handing it to the database thread and
 back costs ~50 us of loop time and waits behind every write queued before it (a busy
 inbox asks a dozen such questions per reply). WAL lets the reader run beside the writer; it
 sees what was committed when it starts, never half a transaction. Inside ``transaction()``
@@ -26,13 +27,12 @@ import asyncio
 import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar, cast
-
-import aiosqlite
 
 from bridge.errors import StoreError
 from bridge.store.schema import MIGRATIONS
@@ -40,7 +40,7 @@ from bridge.store.schema import MIGRATIONS
 T = TypeVar("T")
 
 Work = Callable[[sqlite3.Connection], T]
-"""Synchronous work run on the connection's own thread, given the sqlite3 connection."""
+"""Synchronous work run on the database thread, given the writing sqlite3 connection."""
 _Waiting = tuple[Work[Any], "asyncio.Future[Any]"]
 _Outcome = tuple[bool, Any]
 """A work's result (True, value) or the exception it raised (False, exception)."""
@@ -69,7 +69,9 @@ class SQLiteBase:
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._db: aiosqlite.Connection | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedfed-sqlite")
+        """The database thread: the writing connection is opened, used and closed on it."""
+        self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._in_tx: ContextVar[bool] = ContextVar(f"sqlite_tx_{id(self)}", default=False)
@@ -86,34 +88,38 @@ class SQLiteBase:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         store = cls(path)
+        loop = asyncio.get_running_loop()
         try:
-            db = await aiosqlite.connect(path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite database {path}: {exc}") from exc
-        db.row_factory = sqlite3.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        store._db = db
-        if path != ":memory:":
-            store._reader = _open_reader(path)
+            store._conn = await loop.run_in_executor(store._executor, _connect, path)
+            if path != ":memory:":
+                store._reader = _open_reader(path)
+        except BaseException:
+            await store.close()
+            raise
         return store
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the reader, then the writing connection on its thread, and end the thread.
+
+        Calls already on the thread finish first; later ones raise ``StoreError``.
+        """
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise StoreError("store is closed")
-        return self._db
+        conn, self._conn = self._conn, None
+        if conn is None:
+            # Never opened (a connect cut short still runs first) or already closing: the
+            # thread ends by itself once its queue is done; joining it would block the loop.
+            self._executor.shutdown(wait=False)
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        except BaseException:
+            # Cancelled or failed: the queued close still runs, then the thread ends.
+            self._executor.shutdown(wait=False)
+            raise
+        # The close ran last on the thread, so it is idle: the join is immediate.
+        self._executor.shutdown(wait=True)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -155,21 +161,11 @@ class SQLiteBase:
 
     def _hand_off(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._waiting = self._waiting, []
-        landed: asyncio.Future[list[_Outcome]] = loop.create_future()
-        try:
-            db = self.db
-            run = functools.partial(_run_batch, db._conn, [work for work, _ in batch])
-        except StoreError as exc:
-            _fail_all(batch, exc)
-            return
-        except ValueError:
-            # aiosqlite's connection is closing: as closed as ``self.db`` says once it is.
+        if self._conn is None:
             _fail_all(batch, StoreError("store is closed"))
             return
-        # aiosqlite's own methods queue one statement each on its thread this way (private
-        # API: pyproject.toml bounds the aiosqlite versions it was checked on); its thread
-        # resolves ``landed`` on this loop.
-        db._tx.put_nowait((landed, run))
+        run = functools.partial(_run_batch, self._conn, [work for work, _ in batch])
+        landed = loop.run_in_executor(self._executor, run)
         self._busy = True
         landed.add_done_callback(functools.partial(self._landed, batch, loop))
 
@@ -269,6 +265,24 @@ class SQLiteBase:
                 )
             done.append(migration.version)
         return done
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """The writing connection (on the database thread: sqlite3 refuses its use elsewhere)."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open SQLite database {path}: {exc}") from exc
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _begin(conn: sqlite3.Connection) -> None:
