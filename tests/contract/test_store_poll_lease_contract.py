@@ -54,6 +54,22 @@ async def test_claim_leases_due_blogs_in_due_order(store: Store) -> None:
     assert claimed[0] == fresh
 
 
+async def test_a_short_claim_takes_the_never_polled_then_the_most_overdue(store: Store) -> None:
+    # The claim walks the never-polled and the due blogs separately (index order, stopping at
+    # the limit): the order across the two walks is what this pins down.
+    await _blog(store, "due", next_poll_in=-1)
+    await _blog(store, "fresh1")
+    await _blog(store, "overdue", next_poll_in=-600)
+    await _blog(store, "fresh2")
+    await _blog(store, "later", next_poll_in=60)
+    first = await store.claim_due_blogs(T0, 1, 60, "w1")
+    second = await store.claim_due_blogs(T0, 2, 60, "w1")
+    third = await store.claim_due_blogs(T0, 2, 60, "w1")
+    assert {first[0].handle, second[0].handle} == {"fresh1", "fresh2"}
+    assert [b.handle for b in second[1:] + third] == ["overdue", "due"]
+    assert await store.claim_due_blogs(T0, 5, 60, "w1") == []
+
+
 async def test_claim_respects_the_limit_and_skips_leased_blogs(store: Store) -> None:
     for n in range(5):
         await _blog(store, f"b{n}", next_poll_in=-n)

@@ -134,13 +134,17 @@ class BlogRows(PostgresBase):
         other's rows instead of queueing behind them; a row leased meanwhile fails the
         re-checked condition and is skipped too.
         """
+        # Never-polled and due blogs as two index scans that stop at the limit (FOR UPDATE
+        # is not allowed with UNION, so each is a CTE of its own): one ``IS NULL OR <=``
+        # condition sorted every due blog on each claim (10,000 due: ~4 ms per claim).
         rows = await self._rows(
-            "WITH due AS (SELECT id FROM blogs WHERE status <> 'gone' "
-            "AND (next_poll_at IS NULL OR next_poll_at <= $1) "
-            "AND (lease_until IS NULL OR lease_until <= $1) "
-            "ORDER BY next_poll_at NULLS FIRST, id LIMIT $2 FOR UPDATE SKIP LOCKED) "
-            "UPDATE blogs SET lease_until = $3, leased_by = $4 FROM due "
-            "WHERE blogs.id = due.id RETURNING blogs.*",
+            "WITH never AS (SELECT id FROM blogs WHERE next_poll_at IS NULL "
+            f"{_CLAIMABLE} LIMIT $2 FOR UPDATE SKIP LOCKED), "
+            "due AS (SELECT id FROM blogs WHERE next_poll_at <= $1 "
+            f"{_CLAIMABLE} ORDER BY next_poll_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
+            "picked AS (SELECT id FROM never UNION ALL SELECT id FROM due LIMIT $2) "
+            "UPDATE blogs SET lease_until = $3, leased_by = $4 FROM picked "
+            "WHERE blogs.id = picked.id RETURNING blogs.*",
             ts(now),
             limit,
             ts(now + timedelta(seconds=lease_seconds)),
@@ -227,6 +231,10 @@ class BlogRows(PostgresBase):
             ts(before),
         )
         return [_websub(row) for row in rows]
+
+
+_CLAIMABLE = "AND status <> 'gone' AND (lease_until IS NULL OR lease_until <= $1)"
+"""The claim's condition besides being due: alive and not leased (``$1`` is now)."""
 
 
 def blog_from_row(row: Row) -> Blog:
