@@ -145,3 +145,11 @@ async def test_close_lets_the_running_work_finish_and_fails_the_waiting(
 async def test_a_file_that_cannot_be_opened_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open SQLite database"):
         await SQLiteStore.open(str(tmp_path))  # a directory
+
+
+async def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"Teilhaben lassen, teilnehmen lassen.\n" * 200)
+    with pytest.raises(StoreError, match=r"cannot open SQLite database .*not a database"):
+        await SQLiteStore.open(str(notes))
+    assert notes.read_bytes().startswith(b"Teilhaben lassen")  # left as it was

@@ -279,6 +279,10 @@ def _connect(path: str) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.Error as exc:
+        # The first statement reads the file: "file is not a database" surfaces here.
+        conn.close()
+        raise StoreError(f"cannot open SQLite database {path}: {exc}") from exc
     except BaseException:
         conn.close()
         raise
