@@ -12,6 +12,16 @@ def entry_slug(entry_id: str) -> str:
     return hashlib.sha256(entry_id.encode("utf-8")).hexdigest()[:20]
 
 
+def recreated_slug(entry_id: str, previous_slug: str) -> str:
+    """The path segment of an entry that the publisher deleted and that came back.
+
+    A new one, so the post gets a new object id: servers that processed our ``Delete`` refuse
+    the old id for good (Mastodon keeps a tombstone for every deleted status URI and rejects a
+    later ``Create`` of it). Derived from the slug it replaces, so every return differs.
+    """
+    return hashlib.sha256(f"{entry_id}\n{previous_slug}".encode()).hexdigest()[:20]
+
+
 @dataclass(frozen=True)
 class Urls:
     """URL builder for one public base URL (``https://host`` without trailing slash)."""

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
-from bridge.activitypub.urls import entry_slug
+from bridge.activitypub.urls import entry_slug, recreated_slug
 from bridge.context import BridgeContext
 from bridge.entries import FeedEntry, FeedMeta, ParsedFeed
 from bridge.errors import BlogNotFound, FetchError
@@ -104,9 +104,8 @@ async def ingest_parsed(
             raise BlogNotFound(f"blog {blog.handle!r} was removed while its feed was read")
         # Compared again under the transaction: a push and a poll of the same blog may have
         # raced, and only what is stored now decides what is new.
-        changes = diff_entries(
-            await _stored_for(ctx, blog.id, entries), entries, detect_vanished=not partial
-        )
+        known = await _stored_for(ctx, blog.id, entries)
+        changes = diff_entries(known, entries, detect_vanished=not partial)
         deliver = current.feed.first_poll_done
         meta = merge_meta(current.meta, parsed.meta) if partial else parsed.meta
         if meta != current.meta:
@@ -114,10 +113,15 @@ async def ingest_parsed(
         current = replace(current, meta=meta)
         store = ctx.store
         for entry in changes.new:
-            saved = await store.save_entry(blog.id, entry, entry_slug(entry.id), ctx.clock())
+            slug = (
+                recreated_slug(entry.id, known[entry.id].slug)
+                if entry.id in changes.recreated
+                else entry_slug(entry.id)
+            )
+            saved = await store.save_entry(blog.id, entry, slug, ctx.clock())
             await record_change(ctx, current, saved, "create", deliver=deliver)
-        for _, entry in changes.edited:
-            saved = await store.save_entry(blog.id, entry, entry_slug(entry.id), ctx.clock())
+        for stored, entry in changes.edited:
+            saved = await store.save_entry(blog.id, entry, stored.slug, ctx.clock())
             await record_change(ctx, current, saved, "update", deliver=deliver)
         if changes.returned:
             await store.set_in_feed(blog.id, changes.returned, True)

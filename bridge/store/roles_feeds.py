@@ -90,7 +90,8 @@ class EntryStore(Protocol):
     async def save_entry(
         self, blog_id: int, entry: FeedEntry, slug: str, now: datetime
     ) -> StoredEntry:
-        """Insert an entry or replace its content (marking it live and in the feed)."""
+        """Insert an entry or replace its content (marking it live and in the feed); ``slug``
+        replaces the stored one (a new one only for an entry back from its deletion)."""
         ...
 
     async def set_in_feed(self, blog_id: int, entry_ids: Collection[str], in_feed: bool) -> None:

@@ -165,9 +165,11 @@ async def test_entry_edit_delete_and_in_feed(store: Store) -> None:
     assert gone is not None and gone.deleted_at == T0 + timedelta(hours=2)
     assert await store.count_entries(blog.id) == 0
     assert await store.list_entries(blog.id, limit=10) == []
-    # A post that comes back is live again.
-    back = await store.save_entry(blog.id, entry(1), "s1", T0 + timedelta(hours=3))
-    assert back.deleted_at is None and back.in_feed
+    # A post that comes back is live again, under the slug it comes back with.
+    back = await store.save_entry(blog.id, entry(1), "s2", T0 + timedelta(hours=3))
+    assert back.deleted_at is None and back.in_feed and back.slug == "s2"
+    assert await store.get_entry_by_slug(blog.id, "s1") is None
+    assert await store.get_entry_by_slug(blog.id, "s2") == back
 
 
 async def test_outbox(store: Store) -> None:

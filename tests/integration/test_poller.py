@@ -276,8 +276,32 @@ async def test_deleted_entry_that_comes_back_is_created_again(
     report = await poll(pctx)
 
     assert report == PollReport("fakeblog", "new-content", created=1)
-    assert [a.type for a in await activities(pctx, blog)][-2:] == ["Delete", "Create"]
+    recorded = await activities(pctx, blog)
+    assert [a.type for a in recorded][-2:] == ["Delete", "Create"]
     assert await pctx.store.count_entries(blog.id) == 2
+    # Under a new object id: Mastodon keeps a tombstone for the deleted one and would refuse
+    # a Create of it.
+    first = next(a for a in recorded if a.entry_id == guid(host, 1) and a.type == "Create")
+    delete, again = recorded[-2:]
+    old_id = first.payload["object"]["id"]
+    assert delete.payload["object"] == {**delete.payload["object"], "id": old_id}
+    new_id = again.payload["object"]["id"]
+    assert new_id != old_id
+    # An edit after that keeps the new id, and a second return gets yet another.
+    clock.advance(600)
+    host.items[1] = post(1, content="<p>Wieder da, korrigiert</p>")
+    await poll(pctx)
+    update = (await activities(pctx, blog))[-1]
+    assert (update.type, update.payload["object"]["id"]) == ("Update", new_id)
+    host.items = [post(2)]
+    host.post_status["post-1"] = 410
+    await poll(pctx)
+    host.items = [post(2), post(1)]
+    host.post_status.clear()
+    await poll(pctx)
+    third = (await activities(pctx, blog))[-1]
+    assert third.type == "Create"
+    assert third.payload["object"]["id"] not in (old_id, new_id)
 
 
 async def test_permanent_redirect_moves_the_feed_url(

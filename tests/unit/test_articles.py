@@ -42,7 +42,7 @@ from bridge.activitypub.excerpts import (
 )
 from bridge.activitypub.hashtags import hashtag_key, hashtag_name, hashtag_names
 from bridge.activitypub.jsonld import AS_CONTEXT, PUBLIC, with_context, without_context
-from bridge.activitypub.urls import Urls, entry_slug
+from bridge.activitypub.urls import Urls, entry_slug, recreated_slug
 from bridge.config import DEFAULT_NOTE_TEMPLATE
 from bridge.entries import FeedEntry, FeedMeta
 from bridge.errors import ConfigError
@@ -620,3 +620,13 @@ def test_hashtag_names_deduplicate_case_insensitively() -> None:
         "PR",
     ]
     assert hashtag_key("#Öffentlichkeit") == hashtag_key("ÖFFENTLICHKEIT")
+
+
+def test_an_entry_back_from_its_deletion_gets_a_new_slug_each_time() -> None:
+    first = entry_slug("https://www.talkabout.de/?p=1")
+    second = recreated_slug("https://www.talkabout.de/?p=1", first)
+    third = recreated_slug("https://www.talkabout.de/?p=1", second)
+    assert len({first, second, third}) == 3
+    assert recreated_slug("https://www.talkabout.de/?p=1", first) == second
+    assert recreated_slug("https://www.talkabout.de/?p=2", first) != second
+    assert all(len(slug) == 20 and slug.isalnum() for slug in (second, third))

@@ -39,7 +39,10 @@ class EntryRows(PostgresBase):
     async def save_entry(
         self, blog_id: int, entry: FeedEntry, slug: str, now: datetime
     ) -> StoredEntry:
-        """Insert an entry or replace its content, marking it live and in the feed."""
+        """Insert an entry or replace its content, marking it live and in the feed.
+
+        ``slug`` replaces the stored one: callers pass the stored slug for an edit and a new
+        one only for an entry that comes back after its deletion (a new object id)."""
         row = await self._row(
             "INSERT INTO entries (blog_id, entry_id, slug, data, content_hash, sort_time, "
             "first_seen_at, changed_at, in_feed, deleted_at) "
@@ -53,7 +56,8 @@ class EntryRows(PostgresBase):
             "ELSE EXCLUDED.changed_at END, "
             # Without a date in the feed the entry keeps its place in the timeline.
             "sort_time = CASE WHEN $6::timestamptz IS NULL THEN entries.sort_time "
-            "ELSE EXCLUDED.sort_time END, in_feed = TRUE, deleted_at = NULL "
+            "ELSE EXCLUDED.sort_time END, in_feed = TRUE, deleted_at = NULL, "
+            "slug = EXCLUDED.slug "
             "RETURNING *",
             blog_id,
             entry.id,

@@ -47,7 +47,10 @@ class EntryRows(SQLiteBase):
     async def save_entry(
         self, blog_id: int, entry: FeedEntry, slug: str, now: datetime
     ) -> StoredEntry:
-        """Insert an entry or replace its content, marking it live and in the feed."""
+        """Insert an entry or replace its content, marking it live and in the feed.
+
+        ``slug`` replaces the stored one: callers pass the stored slug for an edit and a new
+        one only for an entry that comes back after its deletion (a new object id)."""
         sort_time = ts(entry.published or now)
         async with self.transaction():
             await self._write(
@@ -61,7 +64,8 @@ class EntryRows(SQLiteBase):
                 "AND entries.deleted_at IS NULL THEN entries.changed_at "
                 "ELSE excluded.changed_at END, "
                 "sort_time = CASE WHEN ? IS NULL THEN entries.sort_time "
-                "ELSE excluded.sort_time END, in_feed = 1, deleted_at = NULL",
+                "ELSE excluded.sort_time END, in_feed = 1, deleted_at = NULL, "
+                "slug = excluded.slug",
                 (
                     blog_id,
                     entry.id,
