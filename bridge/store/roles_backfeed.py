@@ -281,7 +281,7 @@ class CommentStore(Protocol):
         origin_before: datetime,
     ) -> AuthorStanding:
         """The actor's standing for moderating a new comment on ``entry_id`` of ``blog_id``,
-        in one round trip: blocked, published before, arrival times of its comments since
+        in one round trip: blocked, published before, how many of its comments arrived since
         ``recent_since``, and whether a live comment on the same post received between
         ``similar_from`` and ``similar_until`` (inclusive) has ``text_hash`` (never, when
         ``text_hash`` is None), with the texts of those stored unhashed; and of its server:

@@ -9,6 +9,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import aiohttp
@@ -17,16 +18,18 @@ import pytest
 
 from bridge.activitypub.urls import Urls
 from bridge.context import BridgeContext
+from bridge.federation.inbox import inbound_job
 from bridge.jobs.worker import JobWorker
 from bridge.store.base import Job
 from bridge.store.postgres import PostgresStore
-from bridge.store.records import NewJob
+from bridge.store.records import NewInbound, NewJob
 from tests.conftest import make_config
 from tests.fakes.postgres import fresh_schema, postgres_url
 
 pytestmark = pytest.mark.postgres
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+ACTOR = "https://m.example/users/jens"
 
 
 @pytest.fixture
@@ -91,14 +94,25 @@ async def woken_within(woken: asyncio.Event, seconds: float) -> None:
     woken.clear()
 
 
-async def test_a_commit_wakes_the_listeners_of_its_schema_only(
-    writer: PostgresStore, listener: PostgresStore, app_name: str
-) -> None:
+@asynccontextmanager
+async def listening_jobs(listener: PostgresStore, app_name: str) -> AsyncIterator[asyncio.Event]:
+    """``listener`` listening for job notices: the event is set by each one."""
     woken = asyncio.Event()
     task = asyncio.create_task(listener.listen_jobs(woken.set))
     try:
         await listening(app_name)
         await woken_within(woken, 5)  # listening started: look at the queue once
+        yield woken
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_commit_wakes_the_listeners_of_its_schema_only(
+    writer: PostgresStore, listener: PostgresStore, app_name: str
+) -> None:
+    async with listening_jobs(listener, app_name) as woken:
         async with fresh_schema(postgres_url()) as other_url:
             other = await PostgresStore.open(other_url)
             try:
@@ -122,10 +136,20 @@ async def test_a_commit_wakes_the_listeners_of_its_schema_only(
         await writer.bury_job(claimed[0].id, NOW, None, "x")
         assert await writer.requeue_dead(NOW) == 1
         await woken_within(woken, 2)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+
+
+async def test_an_activity_stored_by_the_inbox_wakes_the_listeners(
+    writer: PostgresStore, listener: PostgresStore, app_name: str
+) -> None:
+    # The inbox stores the activity and its job in one statement of its own, not through
+    # enqueue: a web process's inbox must wake the worker processes all the same.
+    async with listening_jobs(listener, app_name) as woken:
+        note = NewInbound("m.example", "https://m.example/a/1", ACTOR, "Create", {}, None)
+        assert await writer.store_inbound(note, inbound_job, NOW) is not None
+        await woken_within(woken, 2)
+        assert await writer.store_inbound(note, inbound_job, NOW) is None  # a duplicate
+        await asyncio.sleep(0.3)
+        assert not woken.is_set(), "woken by an activity that queued nothing"
 
 
 async def test_a_lost_listening_connection_is_logged_and_opened_again(

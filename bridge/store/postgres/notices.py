@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 JOBS_CHANNEL = "feedfed_jobs"
 """The channel; channels are per database, so the payload names the schema."""
 
-_NOTIFY = f"pg_notify('{JOBS_CHANNEL}', current_schema())"
+JOBS_NOTICE = f"pg_notify('{JOBS_CHANNEL}', current_schema())"
+"""The SQL expression that sends the jobs notice (delivered when the transaction commits)."""
 
 # What a listening connection can fail with: the server gone, the network, a timeout.
 _CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -34,7 +35,8 @@ def notifying(statement: str) -> str:
     returns how many rows it touched and, if any, sends the jobs notice."""
     return (
         f"WITH touched AS ({statement}), n AS (SELECT count(*) AS n FROM touched) "
-        f"SELECT n.n FROM n LEFT JOIN LATERAL (SELECT {_NOTIFY} WHERE n.n > 0) AS notice ON TRUE"
+        f"SELECT n.n FROM n "
+        f"LEFT JOIN LATERAL (SELECT {JOBS_NOTICE} WHERE n.n > 0) AS notice ON TRUE"
     )
 
 

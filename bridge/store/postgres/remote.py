@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bridge.store.postgres.connection import PostgresBase, Row, ts
+from bridge.store.postgres.notices import JOBS_NOTICE
 from bridge.store.records import (
     InboundActivity,
     InboundState,
@@ -118,8 +119,10 @@ class RemoteRows(PostgresBase):
             # The columns JobRows.enqueue writes, for the one job.
             "queued AS (INSERT INTO jobs (kind, payload, dedupe_key, host, run_at, created_at, "
             "updated_at) SELECT $9, $10::jsonb, $11, $12, $13, $8, $8 FROM added "
-            "ON CONFLICT (dedupe_key) DO NOTHING) "
-            "SELECT id FROM added",
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1) "
+            # A queued job wakes the worker processes, as every enqueue does (notices.py).
+            f"SELECT added.id FROM added LEFT JOIN LATERAL (SELECT {JOBS_NOTICE} FROM queued) "
+            "AS notice ON TRUE",
             inbound_id,
             i.origin,
             i.activity_id,
