@@ -18,8 +18,10 @@ blog's sink and records what the sink returned (``SinkItemStore``), so:
 
 A reply is pushed after the comment it answers, so the blog can thread it: while the parent's
 own push is pending, or failed for now and is retried, the reply's job waits (``RetryLater``);
-a parent that failed for good or was withdrawn leaves the reply top-level. A reply to a comment
-written on the blog itself (read by the dialog) answers it by the blog's own id.
+a parent that failed for good or was withdrawn leaves the reply top-level, and so does a parent
+still pending when the reply's own last attempt comes (a reply is never lost to waiting). A
+reply to a comment written on the blog itself (read by the dialog) answers it by the blog's
+own id.
 
 Linkbacks only ever go to the blog's own hosts (those of its feed, its home page and its
 WordPress address), never to a URL found in remote content; and at most

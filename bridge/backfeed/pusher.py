@@ -5,6 +5,7 @@ linkback hosts and rate) is described in :mod:`bridge.backfeed.push`, which queu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -20,6 +21,7 @@ from bridge.context import BridgeContext
 from bridge.errors import Rejected, RetryLater
 from bridge.federation.dialog_out import blog_comment_id
 from bridge.jobs import Handler
+from bridge.jobs.retry import RetryPolicy
 from bridge.sinks.base import Sink, SinkComment, SinkLinkback, SinkResult
 from bridge.store.base import (
     Blog,
@@ -32,6 +34,8 @@ from bridge.store.base import (
 )
 from bridge.store.records import Job
 
+log = logging.getLogger(__name__)
+
 __all__ = ["PARENT_WAIT", "RATE_WINDOW", "make_push_handler"]
 
 RATE_WINDOW: Final = timedelta(minutes=1)
@@ -39,7 +43,9 @@ PARENT_WAIT: Final = 30.0
 """Seconds a reply waits for the comment it answers to reach the blog."""
 RETRYING: Final = "will retry: "
 """Starts the recorded error of a push that failed for now (``RetryLater``): a reply waits
-for such a parent, while one whose parent was ``Rejected`` goes top-level."""
+for such a parent, while one whose parent was ``Rejected`` or gave up goes top-level."""
+GAVE_UP: Final = "gave up: "
+"""Starts the recorded error of a push whose last attempt failed for now: it is not retried."""
 UNTITLED: Final = "Untitled post"
 _DONE: Final[dict[PushAction, SinkItemState]] = {
     "publish": "published",
@@ -58,7 +64,10 @@ def make_push_handler(sinks: SinkFactory) -> Handler:
         if blog is None:
             return None  # the blog was removed, and its items with it
         sink = sinks(ctx, blog)
-        pusher = _Pusher(ctx, blog, sink, request)
+        # As the worker decides (its policy comes from the same limit): after a failure of
+        # this attempt the job is not tried again.
+        policy = RetryPolicy(max_retries=ctx.config.limits.delivery_retries)
+        pusher = _Pusher(ctx, blog, sink, request, last=policy.gives_up_after(job.attempts + 1))
         await pusher.run()
         return None
 
@@ -68,11 +77,15 @@ def make_push_handler(sinks: SinkFactory) -> Handler:
 class _Pusher:
     """One push: the item, its record, the sink call and the record of what it returned."""
 
-    def __init__(self, ctx: BridgeContext, blog: Blog, sink: Sink, request: PushRequest) -> None:
+    def __init__(
+        self, ctx: BridgeContext, blog: Blog, sink: Sink, request: PushRequest, *, last: bool
+    ) -> None:
         self.ctx = ctx
         self.blog = blog
         self.sink = sink
         self.request = request
+        self.last = last
+        """This is the job's last attempt: a failure now is final."""
 
     async def run(self) -> None:
         caps = self.sink.capabilities
@@ -164,7 +177,10 @@ class _Pusher:
         try:
             result: SinkResult = await call
         except (RetryLater, Rejected) as exc:
-            error = f"{RETRYING}{exc}" if isinstance(exc, RetryLater) else str(exc)
+            if isinstance(exc, RetryLater):
+                error = f"{GAVE_UP if self.last else RETRYING}{exc}"
+            else:
+                error = str(exc)
             await self.ctx.store.put_sink_item(replace(base, error=error[:1000]), self.ctx.clock())
             raise
         done = replace(
@@ -196,6 +212,14 @@ class _Pusher:
         )
         # The parent's push pending, or failed for now and retried: the reply goes after it.
         if record is None or (not record.live and (record.last_error or "").startswith(RETRYING)):
+            if self.last:
+                log.warning(
+                    "reply %s goes to @%s top-level: comment %s has not reached the blog",
+                    comment.object_id[:200],
+                    self.blog.handle,
+                    parent.object_id[:200],
+                )
+                return None
             raise RetryLater(
                 f"waiting for comment {parent.object_id[:200]} to reach the blog first",
                 retry_after=PARENT_WAIT,

@@ -60,15 +60,18 @@ class RetryPolicy:
 
         ``None`` when the retries are exhausted: the job is given up.
         """
-        if attempts < 1:
-            raise ValueError(f"a failure comes after at least one attempt, not {attempts}")
-        count = attempts - 1
-        if count >= self.max_retries:
+        if self.gives_up_after(attempts):
             return None
-        wait = float(backoff(count, rand))
+        wait = float(backoff(attempts - 1, rand))
         if retry_after is not None and retry_after > wait:
             wait = min(retry_after, self.max_retry_after)
         return wait
+
+    def gives_up_after(self, attempts: int) -> bool:
+        """Whether a failure of attempt number ``attempts`` (1-based) is the job's last."""
+        if attempts < 1:
+            raise ValueError(f"a failure comes after at least one attempt, not {attempts}")
+        return attempts - 1 >= self.max_retries
 
     def next_run(
         self,

@@ -86,3 +86,11 @@ def test_next_run_and_custom_retries() -> None:
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header, NOW) == seconds
+
+
+def test_the_last_attempt_is_the_one_after_the_last_retry() -> None:
+    policy = RetryPolicy(max_retries=2)
+    assert [policy.gives_up_after(n) for n in (1, 2, 3, 4)] == [False, False, True, True]
+    assert [policy.delay(n, rand=lambda _n: 0) is None for n in (1, 2, 3)] == [False, False, True]
+    with pytest.raises(ValueError):
+        policy.gives_up_after(0)
