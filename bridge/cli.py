@@ -17,10 +17,11 @@ from aiohttp import web
 from bridge import logs
 from bridge.activitypub import keys
 from bridge.app import create_app
-from bridge.commands import check, db, deliveries, followers, moderation, worker
+from bridge.commands import backfill, check, db, deliveries, followers, moderation, worker
+from bridge.commands.blog_handle import blog_named
 from bridge.config import Config, load_config, validate_feed_url, validate_handle
 from bridge.context import BridgeContext, open_context
-from bridge.errors import BlogNotFound, BridgeError
+from bridge.errors import BridgeError
 from bridge.ingest import websub
 from bridge.ingest.discovery import resolve_feed_url
 from bridge.ingest.fetch import fetch_feed
@@ -90,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("handle")
     remove.set_defaults(action=lambda a: lambda ctx: _blogs_remove(ctx, a.handle))
     check.add_check(blogs)
+    backfill.add_backfill(blogs)
 
     poll = sub.add_parser("poll", help="poll one blog's feed now")
     poll.add_argument("handle")
@@ -178,7 +180,7 @@ async def _blogs_list(ctx: BridgeContext) -> int:
 
 
 async def _blogs_show(ctx: BridgeContext, handle: str) -> int:
-    blog = await _blog(ctx, handle)
+    blog = await blog_named(ctx, handle)
     sub = await ctx.store.get_websub(blog.id)
     rows = [
         ("account", f"@{blog.handle}@{ctx.config.domain}"),
@@ -228,7 +230,7 @@ def _when(value: datetime | None) -> str:
 
 
 async def _blogs_remove(ctx: BridgeContext, handle: str) -> int:
-    blog = await _blog(ctx, handle)
+    blog = await blog_named(ctx, handle)
     # Tell the hub first: once the row is gone its verification request would find nothing.
     await websub.unsubscribe(ctx, blog)
     await ctx.store.remove_blog(blog.handle)
@@ -240,16 +242,9 @@ async def _blogs_remove(ctx: BridgeContext, handle: str) -> int:
 
 
 async def _poll(ctx: BridgeContext, handle: str) -> int:
-    report = await poll_blog(ctx, await _blog(ctx, handle))
+    report = await poll_blog(ctx, await blog_named(ctx, handle))
     _print_report(report)
     return 0 if report.error is None else 1
-
-
-async def _blog(ctx: BridgeContext, handle: str) -> Blog:
-    blog = await ctx.store.get_blog(handle.lstrip("@").split("@", 1)[0])
-    if blog is None:
-        raise BlogNotFound(f"no blog with handle {handle!r} (see feedfed blogs list)")
-    return blog
 
 
 def _print_report(report: PollReport) -> None:

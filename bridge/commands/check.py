@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bridge.backfeed.blog_comments import parse_comment_feed
+from bridge.commands.blog_handle import blog_named
 from bridge.context import BridgeContext
 from bridge.entries import FeedEntry, ParsedFeed
-from bridge.errors import BlogNotFound, FeedError, JobError
+from bridge.errors import FeedError, JobError
 from bridge.ingest.fetch import fetch_feed
 from bridge.ingest.parse import parse_feed_async
 from bridge.sinks.access import hosts_of
@@ -79,10 +80,7 @@ def add_check(blogs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 async def run_check(ctx: BridgeContext, handle: str) -> int:
     """Check the blog named ``handle``, print the report; 0 when its sink can work, else 1."""
-    blog = await ctx.store.get_blog(handle.lstrip("@").split("@", 1)[0])
-    if blog is None:
-        raise BlogNotFound(f"no blog with handle {handle!r} (see feedfed blogs list)")
-    report = await check_blog(ctx, blog)
+    report = await check_blog(ctx, await blog_named(ctx, handle))
     print(format_report(report))
     return 0 if report.works else 1
 

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 
 from yarl import URL
 
+from bridge.commands.blog_handle import blog_named
 from bridge.context import BridgeContext
-from bridge.errors import BlogNotFound, ConfigError
+from bridge.errors import ConfigError
 from bridge.federation import follows
 from bridge.federation.remote_actors import host_of, is_http_url
 from bridge.store.base import Blog, Follower, FollowerState
@@ -163,14 +164,6 @@ def normalize_domain(raw: str) -> str:
 def in_domain(host: str, domain: str) -> bool:
     """Whether ``host`` is ``domain`` or one of its subdomains."""
     return host == domain or host.endswith("." + domain)
-
-
-async def blog_named(ctx: BridgeContext, handle: str) -> Blog:
-    """The blog with this handle (``@name`` and ``name@domain`` accepted)."""
-    blog = await ctx.store.get_blog(handle.lstrip("@").split("@", 1)[0])
-    if blog is None:
-        raise BlogNotFound(f"no blog with handle {handle!r} (see feedfed blogs list)")
-    return blog
 
 
 async def _all_followers(

@@ -27,6 +27,7 @@ from typing import Final, get_args
 from bridge.backfeed import push
 from bridge.backfeed.blocklists import parse_blocklist
 from bridge.backfeed.sanitize import html_to_text
+from bridge.commands.blog_handle import blog_named
 from bridge.commands.followers import block_domain, normalize_domain
 from bridge.context import BridgeContext
 from bridge.errors import BlogNotFound, CommentNotFound, ConfigError
@@ -86,7 +87,7 @@ async def list_queue(ctx: BridgeContext, handle: str | None, state: str | None) 
     states: tuple[CommentState, ...] = QUEUE
     if state is not None:
         states = tuple(s for s in get_args(CommentState) if s == state)
-    blogs = [await _blog(ctx, handle)] if handle else await ctx.store.list_blogs()
+    blogs = [await blog_named(ctx, handle)] if handle else await ctx.store.list_blogs()
     count = 0
     for blog in blogs:
         async for comment in all_comments(ctx, blog, states):
@@ -277,10 +278,3 @@ async def _drop_followers(ctx: BridgeContext, domains: set[str]) -> int:
             for actor_id in doomed:
                 dropped += await ctx.store.remove_follower(blog.id, actor_id)
     return dropped
-
-
-async def _blog(ctx: BridgeContext, handle: str) -> Blog:
-    blog = await ctx.store.get_blog(handle.lstrip("@").split("@", 1)[0])
-    if blog is None:
-        raise BlogNotFound(f"no blog with handle {handle!r} (see feedfed blogs list)")
-    return blog

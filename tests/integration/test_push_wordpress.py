@@ -1,6 +1,7 @@
-"""A reply's push waits for the comment it answers, but never for ever: the real push
-handler and worker against the fake WordPress blog on 127.0.0.1, with one retry per job
-(``limits.delivery_retries = 1``) and the fake clock moving the retries along."""
+"""Push jobs into the fake WordPress blog on 127.0.0.1, through the real push handler and
+worker, with one retry per job (``limits.delivery_retries = 1``) and the fake clock moving the
+retries along: a reply's push waits for the comment it answers, but never for ever; and
+``feedfed blogs backfill`` brings what arrived under an earlier sink to the blog, once."""
 
 from __future__ import annotations
 
@@ -15,13 +16,23 @@ import pytest
 
 from bridge.activitypub.urls import entry_slug
 from bridge.backfeed import push, pusher
+from bridge.commands import backfill
 from bridge.context import BridgeContext
 from bridge.entries import FeedEntry
+from bridge.errors import BlogNotFound, ConfigError
 from bridge.jobs import PUSH
 from bridge.jobs.worker import JobWorker
 from bridge.sinks.base import Sink
 from bridge.sinks.factory import SinkSettings, build_sink
-from bridge.store.base import Blog, BlogSettings, Comment, NewBlog, NewComment, Person
+from bridge.store.base import (
+    Blog,
+    BlogSettings,
+    Comment,
+    NewBlog,
+    NewComment,
+    NewReaction,
+    Person,
+)
 from tests.conftest import FakeClock, make_config
 from tests.fakes.wordpress_blog import APP_PASSWORD, USER, FakeWordPressBlog
 
@@ -175,3 +186,56 @@ async def test_a_reply_whose_parent_is_still_pending_goes_top_level_on_its_last_
     assert (posted.author_name, posted.parent) == ("Mirko", 0)
     assert await bctx.store.list_jobs("dead", PUSH) == []
     assert any("goes to @talk top-level" in r.getMessage() for r in caplog.records)
+
+
+async def test_backfill_brings_earlier_comments_to_a_new_sink_once(
+    bctx: BridgeContext,
+    http: aiohttp.ClientSession,
+    wordpress: FakeWordPressBlog,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    blog, entry_id = await setup(bctx, wordpress)
+    handler = pusher.make_push_handler(sinks(http, wordpress))
+    # Under the feed sink, comments and a boost reached only the comment feeds.
+    as_feed = replace(blog.settings, sink="feed")
+    blog = await bctx.store.sync_config_blog(NewBlog("talk", blog.feed_url, as_feed), bctx.clock())
+    question = await comment(bctx, blog, entry_id, MAURICE, QUESTION, text="Frage?")
+    answer = await comment(bctx, blog, entry_id, MIRKO, ANSWER, parent_id=QUESTION, text="Ja.")
+    boost = NewReaction(blog.id, entry_id, "boost", f"{ANSWER}/boost", MIRKO, question.published)
+    assert await bctx.store.add_reaction(boost, bctx.clock()) is not None
+    assert not await push.push_comment(bctx, question, "publish")
+    assert not await push.push_comment(bctx, answer, "publish")
+    # The blog gets the WordPress sink; a comment arriving now is pushed as usual.
+    as_wordpress = replace(blog.settings, sink="wordpress")
+    blog = await bctx.store.sync_config_blog(
+        NewBlog("talk", blog.feed_url, as_wordpress), bctx.clock()
+    )
+    late = await comment(bctx, blog, entry_id, MAURICE, f"{QUESTION}/late", text="Nachtrag")
+    assert await push.push_comment(bctx, late, "publish")
+    await attempt_all(bctx, handler)
+    assert [c.author_name for c in wordpress.comments.values()] == ["Maurice"]
+
+    assert await backfill.run_backfill(bctx, "talk") == 0
+    assert "queued 3 comment(s) and 1 linkback(s) for its wordpress sink" in capsys.readouterr().out
+    await attempt_all(bctx, handler)
+    await attempt_all(bctx, handler)  # the answer waited for the question's push
+
+    # The late comment is not posted twice; the answer is threaded under the question.
+    on_blog = {c.content: c for c in wordpress.comments.values()}
+    assert sorted(on_blog) == ["<p>Frage?</p>", "<p>Ja.</p>", "<p>Nachtrag</p>"]
+    assert on_blog["<p>Ja.</p>"].parent == on_blog["<p>Frage?</p>"].id
+    pushes = await bctx.store.list_jobs("done", PUSH) + await bctx.store.list_jobs("dead", PUSH)
+    assert any(job.payload["item"] == "linkback" for job in pushes)
+    # Again: everything is queued or done already, nothing new goes out.
+    assert await backfill.backfill(bctx, blog) == (0, 0)
+
+
+async def test_backfill_refuses_a_blog_with_the_feed_sink(bctx: BridgeContext) -> None:
+    settings = BlogSettings(sink="feed")
+    blog = await bctx.store.add_blog(
+        NewBlog("plain", "http://b.example/feed/", settings), bctx.clock()
+    )
+    with pytest.raises(ConfigError, match="feed sink"):
+        await backfill.backfill(bctx, blog)
+    with pytest.raises(BlogNotFound):
+        await backfill.run_backfill(bctx, "nobody")
