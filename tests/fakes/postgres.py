@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from bridge.store.postgres import PostgresStore
+
 ENV = "FEEDFED_TEST_POSTGRES_URL"
 EXAMPLE = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -50,3 +52,14 @@ async def fresh_schema(url: str) -> AsyncIterator[str]:
             await admin.execute(f"DROP SCHEMA {schema} CASCADE")
     finally:
         await admin.close()
+
+
+@asynccontextmanager
+async def migrated_store(url: str) -> AsyncIterator[PostgresStore]:
+    """A PostgreSQL store on ``url`` (a :func:`fresh_schema` URL), migrated, closed after."""
+    store = await PostgresStore.open(url)
+    try:
+        await store.migrate()
+        yield store
+    finally:
+        await store.close()

@@ -24,7 +24,7 @@ from bridge.store.base import Job
 from bridge.store.postgres import PostgresStore
 from bridge.store.records import NewInbound, NewJob
 from tests.conftest import make_config
-from tests.fakes.postgres import fresh_schema, postgres_url
+from tests.fakes.postgres import fresh_schema, migrated_store, postgres_url
 
 pytestmark = pytest.mark.postgres
 
@@ -41,12 +41,8 @@ async def url() -> AsyncIterator[str]:
 @pytest.fixture
 async def writer(url: str) -> AsyncIterator[PostgresStore]:
     """The store that enqueues (standing for another process)."""
-    store = await PostgresStore.open(url)
-    try:
-        await store.migrate()
+    async with migrated_store(url) as store:
         yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture
@@ -113,13 +109,8 @@ async def test_a_commit_wakes_the_listeners_of_its_schema_only(
     writer: PostgresStore, listener: PostgresStore, app_name: str
 ) -> None:
     async with listening_jobs(listener, app_name) as woken:
-        async with fresh_schema(postgres_url()) as other_url:
-            other = await PostgresStore.open(other_url)
-            try:
-                await other.migrate()
-                assert await other.enqueue([job(1)], NOW) == 1
-            finally:
-                await other.close()
+        async with fresh_schema(postgres_url()) as other_url, migrated_store(other_url) as other:
+            assert await other.enqueue([job(1)], NOW) == 1
         async with writer.transaction():
             assert await writer.enqueue([job(1)], NOW) == 1
             await asyncio.sleep(0.3)

@@ -12,7 +12,7 @@ import pytest
 from bridge.store.postgres import PostgresStore
 from bridge.store.postgres.jobs import ANALYZE_BATCH
 from bridge.store.records import NewJob
-from tests.fakes.postgres import fresh_schema, postgres_url
+from tests.fakes.postgres import fresh_schema, migrated_store, postgres_url
 
 pytestmark = pytest.mark.postgres
 
@@ -32,12 +32,8 @@ async def url() -> AsyncIterator[str]:
 
 @pytest.fixture
 async def store(url: str) -> AsyncIterator[PostgresStore]:
-    store = await PostgresStore.open(url)
-    try:
-        await store.migrate()
+    async with migrated_store(url) as store:
         yield store
-    finally:
-        await store.close()
 
 
 def jobs(start: int, count: int) -> list[NewJob]:
