@@ -56,7 +56,6 @@ FLOODING: Final = 0.6
 """More comments in the last hour than the policy's ``rate_limit``."""
 APPROVED_BEFORE: Final = -0.5
 
-_HOUR: Final = timedelta(hours=1)
 _ANCHOR: Final = re.compile(r"<a\s([^>]*)>", re.IGNORECASE)
 _CLASS: Final = re.compile(r'\bclass="([^"]*)"')
 _HREF: Final = re.compile(r'\bhref="[^"]')
