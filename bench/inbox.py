@@ -3,7 +3,7 @@ next to a minimal aiohttp handler that only parses and verifies the same request
 
     .venv/bin/python bench/inbox.py [--runs 3] [--replies 1000] [--actors 20] [--concurrency 32]
 
-What it measures, all on loopback, in one process and one run:
+What it measures, all on loopback, in one run:
 
 1. the bridge: ``--replies`` replies to one post, each a ``Create(Note)`` signed (draft-cavage,
    as Mastodon signs) by one of ``--actors`` accounts, each on a host of its own, POSTed to
@@ -12,13 +12,16 @@ What it measures, all on loopback, in one process and one run:
    (origin rules, note parsed, sanitised, moderated against the store, comment stored).
    Timed from the first POST until the last reply is a stored comment. Keys are cached:
    every account sent one reply before the clock starts (as on a bridge that has heard from
-   them before), which also caches the actors and their counts;
+   them before), which also caches the actors and their counts. Twice per run: in one
+   process (as ``feedfed serve`` on SQLite), and with the inbox here but the processing in
+   a real ``feedfed worker --kinds inbound`` process on the same SQLite file (as ``feedfed
+   serve --no-workers`` beside it, see ``bench/inbox_worker.py``), woken by job notices;
 2. the minimal handler: an aiohttp server answering the same signed requests after only
    reading the body, parsing the JSON and verifying the signature with a key from a dict.
 
-The client (pre-signed requests, ``--concurrency`` in flight) is the same for both and runs
-in the same process as the server it loads, so both pay its cost alike. Medians of
-``--runs`` runs are printed with the ratio (target: at least 30 %).
+The client (pre-signed requests, ``--concurrency`` in flight) is the same for all and runs
+in the bench's process, beside the server it loads, so every server pays its cost alike.
+Medians of ``--runs`` runs are printed with the ratios (target: at least 30 %).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import logging
@@ -44,6 +48,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography.hazmat.primitives.asymmetric import rsa
+from inbox_worker import worker_process
+from procstat import process_cpu
 
 from bridge.activitypub import keys
 from bridge.activitypub.addresses import AddressPolicy, open_remote_session
@@ -270,10 +276,17 @@ def free_port() -> int:
 
 
 async def bridge_run(
-    accounts: list[Account], replies: int, concurrency: int
-) -> tuple[float, float]:
-    """Replies per second through the bridge's inbox until each is a stored comment, and
-    the rate at which the inbox answered them 202 (stored, job enqueued)."""
+    accounts: list[Account], replies: int, concurrency: int, *, separate_worker: bool = False
+) -> tuple[float, float, float | None]:
+    """Replies per second through the bridge's inbox until each is a stored comment; the
+    rate at which the inbox answered them 202 (stored, job enqueued); and, with
+    ``separate_worker``, the worker process's CPU per reply (ms).
+
+    One process does everything, as ``feedfed serve`` on SQLite; or (``separate_worker``)
+    the inbox stays here and a real ``feedfed worker --kinds inbound`` on the same SQLite
+    file processes the replies, as ``feedfed serve --no-workers`` beside it. The warm-up
+    replies are processed here either way (the bench's resolver serves the accounts' hosts).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         async with bridge(Path(tmp), port) as ctx:
@@ -294,12 +307,25 @@ async def bridge_run(
             stop = asyncio.Event()
             task = asyncio.create_task(worker.run(stop))
             try:
-                async with aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=concurrency)
-                ) as session:
+                async with (
+                    aiohttp.ClientSession(
+                        connector=aiohttp.TCPConnector(limit=concurrency)
+                    ) as session,
+                    contextlib.AsyncExitStack() as stack,
+                ):
                     warmup = [reply(a, article, n, inbox_url) for n, a in enumerate(accounts)]
                     await post_all(session, warmup, concurrency)
                     await until_comments(ctx, blog, len(warmup))
+                    pid = None
+                    if separate_worker:
+                        stop.set()
+                        await task
+                        pid = await stack.enter_async_context(
+                            worker_process(
+                                Path(tmp), Path(tmp) / "b.db", f"http://127.0.0.1:{port}"
+                            )
+                        )
+                        cpu_before = process_cpu(pid)
                     start = len(accounts)
                     timed = [
                         reply(accounts[n % len(accounts)], article, start + n, inbox_url)
@@ -310,6 +336,9 @@ async def bridge_run(
                     accepted = time.perf_counter() - began
                     await until_comments(ctx, blog, len(warmup) + replies)
                     elapsed = time.perf_counter() - began
+                    worker_ms = (
+                        None if pid is None else (process_cpu(pid) - cpu_before) * 1e3 / replies
+                    )
             finally:
                 stop.set()
                 await task
@@ -317,7 +346,7 @@ async def bridge_run(
             failed = await ctx.store.list_jobs("dead", INBOUND, limit=10)
             if failed:
                 raise RuntimeError(f"inbound jobs failed: {failed[0].last_error}")
-            return replies / elapsed, replies / accepted
+            return replies / elapsed, replies / accepted, worker_ms
 
 
 async def until_comments(ctx: BridgeContext, blog: Blog, count: int) -> None:
@@ -380,32 +409,49 @@ async def main(args: argparse.Namespace) -> None:
     runner = web.AppRunner(instance, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", peer_port).start()
-    bridged: list[float] = []
+    one: list[float] = []
     answered: list[float] = []
+    two: list[float] = []
+    worker_ms: list[float] = []
     minimal: list[float] = []
     try:
         for run in range(args.runs):
             minimal.append(await minimal_run(accounts, args.replies, args.concurrency))
-            processed, accepted = await bridge_run(accounts, args.replies, args.concurrency)
-            bridged.append(processed)
+            processed, accepted, _ = await bridge_run(accounts, args.replies, args.concurrency)
+            one.append(processed)
             answered.append(accepted)
+            processed, _, cpu = await bridge_run(
+                accounts, args.replies, args.concurrency, separate_worker=True
+            )
+            two.append(processed)
+            worker_ms.append(cpu or 0.0)
             print(
-                f"run {run + 1}: bridge {processed:.0f}/s processed ({accepted:.0f}/s answered), "
-                f"minimal handler {minimal[-1]:.0f}/s "
-                f"({bridged[-1] / minimal[-1]:.0%})",
+                f"run {run + 1}: minimal handler {minimal[-1]:.0f}/s; one process {one[-1]:.0f}/s "
+                f"({one[-1] / minimal[-1]:.0%}, inbox answered {accepted:.0f}/s); "
+                f"web + worker process {two[-1]:.0f}/s ({two[-1] / minimal[-1]:.0%}, "
+                f"worker {worker_ms[-1]:.2f} ms CPU per reply)",
                 flush=True,
             )
     finally:
         await runner.cleanup()
-    b, m = statistics.median(bridged), statistics.median(minimal)
+    m = statistics.median(minimal)
+    b1, b2 = statistics.median(one), statistics.median(two)
+    ratios1 = sorted(f"{x / y:.0%}" for x, y in zip(one, minimal, strict=True))
+    ratios2 = sorted(f"{x / y:.0%}" for x, y in zip(two, minimal, strict=True))
     print(
         f"\n{args.replies} replies by {args.actors} accounts, {args.concurrency} in flight, "
         f"medians of {args.runs} runs:\n"
-        f"  bridge inbox, stored and processed into comments: {b:.0f} replies/s\n"
-        f"  (of which the inbox alone answered 202 at:        "
-        f"{statistics.median(answered):.0f} requests/s)\n"
         f"  minimal handler, parse and verify only:            {m:.0f} requests/s\n"
-        f"  ratio: {b / m:.0%} (target: at least 30 %)"
+        f"  bridge, one process (feedfed serve):               {b1:.0f} replies/s"
+        f"  = {b1 / m:.0%} (runs: {', '.join(ratios1)})\n"
+        f"    (its inbox answered 202 at:                      "
+        f"{statistics.median(answered):.0f} requests/s)\n"
+        f"  bridge, web + worker process (serve --no-workers\n"
+        f"    and feedfed worker on the same SQLite file):     {b2:.0f} replies/s"
+        f"  = {b2 / m:.0%} (runs: {', '.join(ratios2)})\n"
+        f"    (the worker's CPU per reply:                     "
+        f"{statistics.median(worker_ms):.2f} ms)\n"
+        f"  target: at least 30 % of the minimal handler"
     )
 
 

@@ -71,13 +71,17 @@ def create_app(
         ctx = app[CONTEXT]
         deliverer = Deliverer()
         handlers = job_handlers(JOB_KINDS, deliverer)
+        jobs = JobWorker.from_config(ctx, handlers)
+        try:
+            jobs.hold_id()  # on SQLite: refuse to start beside a process holding the same id
+        except BaseException:
+            deliverer.close()
+            raise
         tasks = [
             asyncio.create_task(
                 supervise("poller", lambda: poller.run_poller(ctx, stop, tick=poll_tick), stop)
             ),
-            asyncio.create_task(
-                supervise("jobs", lambda: JobWorker.from_config(ctx, handlers).run(stop), stop)
-            ),
+            asyncio.create_task(supervise("jobs", lambda: jobs.run(stop), stop)),
         ]
         try:
             yield

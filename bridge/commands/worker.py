@@ -1,18 +1,20 @@
 """``feedfed worker``: background work without the web server.
 
 Process roles: ``feedfed serve`` runs the web server and every worker (one process, the
-default; the only choice on SQLite), ``feedfed serve --no-workers`` only answers HTTP, and
-``feedfed worker [--kinds deliver,fanout,inbound,poll]`` only works: job kinds from the queue
-(delivery, fan-out, inbound processing) and/or the feed poller. Against one PostgreSQL any
-number of each may run, on any number of machines: jobs are claimed with ``FOR UPDATE SKIP
-LOCKED`` under a lease, blogs are leased to one poller at a time, and the leases of a process
-that died run out.
+default), ``feedfed serve --no-workers`` only answers HTTP, and ``feedfed worker [--kinds
+deliver,fanout,inbound,poll]`` only works: job kinds from the queue (delivery, fan-out, inbound
+processing) and/or the feed poller. Against one PostgreSQL any number of each may run, on any
+number of machines: jobs are claimed with ``FOR UPDATE SKIP LOCKED`` under a lease, blogs are
+leased to one poller at a time, and the leases of a process that died run out. On one SQLite
+file (one machine) a web process and workers of different ``--kinds`` may run side by side: a
+worker's id is stable and held by one live process (:mod:`bridge.store.sqlite.processes`), so
+a second worker of the same kinds refuses to start.
 
 Waking up: an enqueue in this process wakes its job worker at once (``ctx.jobs_ready``);
-on PostgreSQL work enqueued by another process wakes it too, through ``LISTEN``/``NOTIFY``
-(:mod:`bridge.store.postgres.notices`). Polling the queue every ``limits.job_poll_interval``
-seconds (1 s by default) stays the fallback: retries that come due, and a listening
-connection that was lost until it is back.
+work enqueued by another process wakes it too (PostgreSQL: ``LISTEN``/``NOTIFY``,
+:mod:`bridge.store.postgres.notices`; SQLite: datagrams, :mod:`bridge.store.sqlite.processes`).
+Polling the queue every ``limits.job_poll_interval`` seconds (1 s by default) stays the
+fallback: retries that come due, and a listening connection that was lost until it is back.
 
 SIGTERM (or SIGINT): the worker stops claiming, lets running jobs and polls finish within
 their grace periods, puts back what it still holds (unstarted jobs, cancelled jobs and polls
@@ -42,7 +44,7 @@ from bridge.federation.delivery import Deliverer
 from bridge.ingest import poller
 from bridge.jobs import DELIVER
 from bridge.jobs.registry import JOB_KINDS, job_handlers
-from bridge.jobs.worker import JobWorker
+from bridge.jobs.worker import JobWorker, default_worker_id
 from bridge.logs import AccessLogger, request_ids
 from bridge.web import health, metrics_routes
 
@@ -127,11 +129,9 @@ async def run_worker(
         handlers = job_handlers(kinds, deliverer)
         tasks: list[asyncio.Task[None]] = []
         if handlers:
-            tasks.append(
-                asyncio.create_task(
-                    supervise("jobs", lambda: JobWorker.from_config(ctx, handlers).run(stop), stop)
-                )
-            )
+            jobs = JobWorker.from_config(ctx, handlers, default_worker_id(ctx.config, handlers))
+            jobs.hold_id()  # on SQLite: refuse to start beside a process holding the same id
+            tasks.append(asyncio.create_task(supervise("jobs", lambda: jobs.run(stop), stop)))
         if POLL in kinds:
             tasks.append(
                 asyncio.create_task(

@@ -1,9 +1,10 @@
 """How a worker learns of jobs enqueued by other processes without waiting for its next poll.
 
-A store that can tell (PostgreSQL: ``LISTEN``/``NOTIFY``, :mod:`bridge.store.postgres.notices`)
-offers ``listen_jobs``; the worker runs it beside its claim loop and it sets the process's
-``ctx.jobs_ready``, as a local enqueue does. SQLite is one process: ``ctx.jobs_ready`` alone
-covers it. Polling every ``job_poll_interval`` stays the fallback either way.
+A store that can tell offers ``listen_jobs`` (PostgreSQL: ``LISTEN``/``NOTIFY``,
+:mod:`bridge.store.postgres.notices`; SQLite: datagrams between the processes sharing the file,
+:mod:`bridge.store.sqlite.processes`); the worker runs it beside its claim loop and it sets the
+process's ``ctx.jobs_ready``, as a local enqueue does. Polling every ``job_poll_interval``
+stays the fallback either way.
 """
 
 from __future__ import annotations

@@ -26,10 +26,11 @@ One :class:`JobWorker` per process runs every job kind it has a handler for:
 A failing store stops the worker with the store's error (after releasing what it can): the
 application's supervisor logs it and starts the worker again after a pause.
 
-Restarts: SQLite is one process, so the app gives its worker a stable id
-(:func:`default_worker_id`) and the worker releases, at start, what an earlier life of that id
-left running (a SIGKILL mid-delivery is redone at once, not after the lease). With a shared
-PostgreSQL every process has its own id and orphaned jobs come back when their lease ends.
+Restarts: on SQLite a worker's id is stable (:func:`default_worker_id`: the host, and the
+kinds of a ``feedfed worker``) and the worker releases, at start, what an earlier life of that
+id left running (a SIGKILL mid-delivery is redone at once, not after the lease); the store
+lets one live process hold an id (:meth:`JobWorker.hold_id`). With a shared PostgreSQL every
+process has its own id and orphaned jobs come back when their lease ends.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from bridge.config import Config
 from bridge.context import BridgeContext
@@ -61,12 +62,23 @@ PRUNE_INTERVAL = 60 * 60.0
 """Seconds between deletions of old finished jobs."""
 
 
-def default_worker_id(config: Config) -> str:
-    """A worker id for this process: stable on SQLite (one process), unique otherwise."""
+def default_worker_id(config: Config, kinds: Collection[str] | None = None) -> str:
+    """A worker id for this process: unique on PostgreSQL; stable on SQLite, where
+    ``kinds`` (a ``feedfed worker``'s) tell its worker from ``feedfed serve``'s."""
     host = socket.gethostname()
     if config.database_url.startswith("sqlite:"):
-        return f"{host}/sqlite"
+        return f"{host}/sqlite" if kinds is None else f"{host}/sqlite/{','.join(sorted(kinds))}"
     return f"{host}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+@runtime_checkable
+class WorkerIdLocks(Protocol):
+    """A store whose worker ids are stable and must be held by one live process (SQLite)."""
+
+    def hold_worker_id(self, worker_id: str) -> None:
+        """Hold the id for this process; raise :class:`~bridge.errors.StoreError` while
+        another process holds it."""
+        ...
 
 
 class JobWorker:
@@ -130,11 +142,19 @@ class JobWorker:
             retention=limits.done_job_retention,
         )
 
+    def hold_id(self) -> None:
+        """Make sure no other live process works under this worker's id (SQLite: the id is
+        stable); raises :class:`~bridge.errors.StoreError` if one does. :meth:`run` does
+        this too; a process calls it first to refuse to start rather than retry."""
+        if isinstance(self.ctx.store, WorkerIdLocks):
+            self.ctx.store.hold_worker_id(self.worker_id)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then shut down cleanly (see the module docstring).
 
         May be called again after it returned (a supervisor restarting a crashed worker).
         """
+        self.hold_id()
         self._outcomes.open()
         store = self.ctx.store
         released = await store.release_jobs(self.worker_id, self.ctx.clock())

@@ -9,7 +9,7 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 async def open_store(database_url: str) -> Store:
-    """Open the backend the URL names: ``sqlite:///path`` (one process) or
+    """Open the backend the URL names: ``sqlite:///path`` (one machine) or
     ``postgresql://user@host:port/db`` (many processes; query parameters such as
     ``?search_path=feedfed`` become PostgreSQL session settings)."""
     if database_url.startswith("sqlite:///"):

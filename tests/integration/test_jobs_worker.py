@@ -354,6 +354,11 @@ async def test_worker_from_config_and_ids() -> None:
     postgres = make_config(database={"url": "postgresql://db/feedfed"})
     assert default_worker_id(sqlite) == default_worker_id(sqlite)  # stable: restarts reclaim
     assert default_worker_id(postgres) != default_worker_id(postgres)
+    # A `feedfed worker`'s kinds are part of its stable id (in any order); serve's has none.
+    inbound = default_worker_id(sqlite, ["inbound", "deliver"])
+    assert inbound == default_worker_id(sqlite, ["deliver", "inbound"])
+    assert inbound.endswith("/sqlite/deliver,inbound")
+    assert len({default_worker_id(sqlite), inbound, default_worker_id(sqlite, ["push"])}) == 3
 
 
 async def test_leases_of_running_jobs_are_renewed(ctx: BridgeContext, clock: FakeClock) -> None:

@@ -81,6 +81,8 @@ class SQLiteBase:
         """Works for the next hand-off to the database thread, in the order of the calls."""
         self._busy = False
         """A hand-off is on the database thread."""
+        self._on_commit: list[Callable[[], None]] = []
+        """What to do once the open ``transaction()`` block has committed."""
 
     @classmethod
     async def open(cls, path: str) -> Self:
@@ -141,9 +143,18 @@ class SQLiteBase:
                     raise
                 else:
                     await self._on_thread(_commit)
+                    for callback in self._on_commit:
+                        callback()
             finally:
+                self._on_commit = []
                 self._tx_open = False
                 self._in_tx.reset(token)
+
+    def _after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (once) when the caller's open ``transaction()`` commits; never
+        if it rolls back."""
+        if callback not in self._on_commit:
+            self._on_commit.append(callback)
 
     async def _on_thread(self, work: Work[T]) -> T:
         """Run ``work`` on the connection's thread, in the order of the calls.
@@ -257,6 +268,12 @@ class SQLiteBase:
             if migration.version in applied:
                 continue
             async with self.transaction():
+                # Another process (a web and a worker starting together) may have applied
+                # it since: the transaction holds the write lock, so this answer stands.
+                if await self._row(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+                ):
+                    continue
                 for statement in _statements(migration.sqlite):
                     await self._write(statement)
                 await self._write(

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.store.records import HostStatus, Job, JobCount, JobState, NewJob
-from bridge.store.sqlite.connection import SQLiteBase, dt, dt_required, ts
+from bridge.store.sqlite.connection import dt, dt_required, ts
+from bridge.store.sqlite.processes import ProcessRows
 
 
-class JobRows(SQLiteBase):
+class JobRows(ProcessRows):
     """SQLite queries for the durable job queue and the health of remote hosts."""
 
     async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> int:
@@ -22,7 +23,10 @@ class JobRows(SQLiteBase):
             return 0
         # One statement for the batch (a fan-out page enqueues a thousand jobs), in one
         # transaction and one hand-off to the database thread.
-        return await self._atomic(functools.partial(insert_jobs, jobs=jobs, now=now))
+        added = await self._atomic(functools.partial(insert_jobs, jobs=jobs, now=now))
+        if added:
+            self._jobs_claimable()
+        return added
 
     async def claim_jobs(
         self,
@@ -131,6 +135,8 @@ class JobRows(SQLiteBase):
             "updated_at = ? WHERE state = 'running' AND claimed_by = ?",
             (ts(now), worker),
         )
+        if changed:
+            self._jobs_claimable()
         return changed
 
     async def get_job(self, job_id: int) -> Job | None:
@@ -164,6 +170,8 @@ class JobRows(SQLiteBase):
             "WHERE state = 'dead' AND (? IS NULL OR kind = ?)",
             (ts(now), ts(now), kind, kind),
         )
+        if changed:
+            self._jobs_claimable()
         return changed
 
     async def prune_jobs(self, before: datetime) -> int:

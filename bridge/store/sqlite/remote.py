@@ -16,11 +16,12 @@ from bridge.store.records import (
     RemoteActor,
     RemoteKey,
 )
-from bridge.store.sqlite.connection import SQLiteBase, dt_required, ts
+from bridge.store.sqlite.connection import dt_required, ts
 from bridge.store.sqlite.jobs import insert_jobs
+from bridge.store.sqlite.processes import ProcessRows
 
 
-class RemoteRows(SQLiteBase):
+class RemoteRows(ProcessRows):
     """SQLite queries for cached remote keys and actors, and inbound activities."""
 
     async def get_remote_key(self, key_id: str) -> RemoteKey | None:
@@ -93,7 +94,10 @@ class RemoteRows(SQLiteBase):
                 insert_jobs(conn, [job_for(inbound_id)], now)
             return inbound_id
 
-        return await self._atomic(store)
+        inbound_id = await self._atomic(store)
+        if inbound_id is not None:
+            self._jobs_claimable()
+        return inbound_id
 
     async def get_inbound(self, inbound_id: int) -> InboundActivity | None:
         """One stored activity."""
