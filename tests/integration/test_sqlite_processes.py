@@ -1,38 +1,25 @@
 """Several processes on one SQLite file: job notices between them, one holder per worker id,
-and the real ``feedfed serve --no-workers`` beside ``feedfed worker`` turning replies into
-comments (see :mod:`bridge.store.sqlite.processes`).
+migrations that another process applied meanwhile (see :mod:`bridge.store.sqlite.processes`).
 
-Two stores opened on one file stand for two processes (each has its own connections, its own
-listening socket and its own lock descriptors); the last tests run the real command in
-subprocesses, with a queue poll of a minute so that only a notice can wake the worker in time.
+Two stores opened on one file stand for two processes: each has its own connections, its own
+listening socket and its own lock descriptors. The real processes are in
+``tests/acceptance/test_sqlite_web_and_worker.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bridge.activitypub import keys
-from bridge.activitypub.urls import Urls, entry_slug
-from bridge.config import load_config
-from bridge.context import open_context
-from bridge.entries import FeedEntry
-from bridge.store.base import FeedState, NewBlog
 from bridge.store.records import NewJob
 from bridge.store.schema import MIGRATIONS
 from bridge.store.sqlite import SQLiteStore
 from bridge.store.sqlite.processes import SOCKET_SUFFIX, WorkerIdTaken
-from tests.fakes.instance import FakeInstance
-from tests.fakes.instance_actors import FakeActor
-from tests.fakes.process import feedfed_env, free_port
-from tests.fakes.process_roles import feedfed, read, sigterm, wait_http
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -234,130 +221,3 @@ async def test_a_migration_another_process_applied_meanwhile_is_skipped(
     finally:
         await second.close()
         await first.close()
-
-
-# -- the real processes ----------------------------------------------------------------------
-
-CONFIG = """
-[limits]
-# A minute: within the test's timeouts only a notice can wake the worker.
-job_poll_interval = 60
-"""
-
-
-async def seed(env: dict[str, str]) -> str:
-    """A blog with one post, not due for polling; the post's object id."""
-    config = load_config(env=env)
-    async with open_context(config, migrate=True) as ctx:
-        now = ctx.clock()
-        blog = await ctx.store.add_blog(NewBlog("talkabout", "http://127.0.0.1:9/feed"), now)
-        await keys.ensure_keypair(ctx.store, blog.handle, now)
-        polled = FeedState(status="ok", last_polled_at=now, next_poll_at=now + timedelta(days=1))
-        await ctx.store.update_feed_state(blog.id, polled)
-        entry = FeedEntry(
-            id="http://www.talkabout.de/?p=1234",
-            link="http://www.talkabout.de/ein-pladoyer/",
-            title="Ein Plädoyer für die Mitteilung",
-            content_html="<p>teilhaben lassen</p>",
-            published=now,
-        )
-        stored = await ctx.store.save_entry(blog.id, entry, entry_slug(entry.id), now)
-        return Urls(config.base_url).article(blog.handle, stored.slug)
-
-
-def reply(actor: FakeActor, article: str, text: str) -> dict[str, object]:
-    note = {
-        "id": actor.new_id(),
-        "type": "Note",
-        "attributedTo": actor.id,
-        "inReplyTo": article,
-        "content": f"<p>{text}</p>",
-        "published": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "to": [PUBLIC],
-        "cc": [actor.followers],
-    }
-    return actor.activity("Create", note, to=[PUBLIC], cc=[actor.followers])
-
-
-async def comments(env: dict[str, str]) -> int:
-    store = await SQLiteStore.open(env["FEEDFED_DATABASE_URL"].removeprefix("sqlite:///"))
-    try:
-        blog = await store.get_blog("talkabout")
-        assert blog is not None
-        return await store.count_comments(blog.id, states=ALL_STATES)
-    finally:
-        await store.close()
-
-
-async def until(condition: Callable[[], Awaitable[bool]], seconds: float) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {seconds} s")
-        await asyncio.sleep(0.05)
-
-
-async def test_a_web_process_and_a_worker_process_share_one_sqlite_file(tmp_path: Path) -> None:
-    (tmp_path / "feedfed.toml").write_text(CONFIG, encoding="utf-8")
-    env = feedfed_env(
-        tmp_path,
-        free_port(),
-        {
-            "FEEDFED_CONFIG": str(tmp_path / "feedfed.toml"),
-            "FEEDFED_ALLOW_PRIVATE_ADDRESSES": "1",
-        },
-    )
-    article = await seed(env)
-    inbox = f"{env['FEEDFED_BASE_URL']}/inbox"
-    async with FakeInstance("127.0.0.1") as instance:
-        reader = instance.add_actor("jens")
-        web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
-        async with feedfed(env, web_log, "serve", "--no-workers") as web_proc:
-            await wait_http(f"{env['FEEDFED_BASE_URL']}/healthz", web_proc, web_log)
-            async with feedfed(env, worker_log, "worker", "--kinds", "inbound") as worker:
-                await until(lambda: _listening(tmp_path), 15)
-                status, _ = await instance.send(reader, inbox, reply(reader, article, "Erstens"))
-                assert status == 202
-                await until(lambda: _count_is(env, 1), 10)
-
-                # The same id twice on one file is refused, with what to do instead.
-                second = tmp_path / "second.log"
-                async with feedfed(env, second, "worker", "--kinds", "inbound") as twin:
-                    assert await asyncio.wait_for(twin.wait(), 30) == 1
-                assert "another process runs the job worker" in await read(second)
-
-                # Killed, the worker's id is free again at once (the kernel drops the lock).
-                worker.send_signal(signal.SIGKILL)
-                await worker.wait()
-            async with feedfed(env, worker_log, "worker", "--kinds", "inbound") as worker:
-                await until(lambda: _listening(tmp_path), 15)
-                status, _ = await instance.send(reader, inbox, reply(reader, article, "Zweitens"))
-                assert status == 202
-                await until(lambda: _count_is(env, 2), 10)
-                assert await sigterm(worker) == 0
-            assert await sigterm(web_proc) == 0
-
-
-async def _listening(tmp_path: Path) -> bool:
-    return await asyncio.to_thread(_listening_now, tmp_path)
-
-
-def _listening_now(tmp_path: Path) -> bool:
-    """Whether a live process listens for job notices on the test's database."""
-    directory = Path(f"{tmp_path / 'feedfed.db'}-processes")
-    if not directory.exists():
-        return False
-    pids = [int(p.name.split("-")[0]) for p in directory.glob(f"*{SOCKET_SUFFIX}")]
-    return any(_pid_alive(pid) for pid in pids)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-async def _count_is(env: dict[str, str], count: int) -> bool:
-    return await comments(env) == count
