@@ -27,6 +27,12 @@ _COMMENT_COLUMNS = (
     "reasons, origin, source, received_at, text_hash"
 )
 
+# By the author's index, not the blog's: the planner otherwise takes (blog_id, state) and walks
+# every published comment of the blog to find none by a first-time author (~0.5 ms per 3,000
+# comments, on the loop). The unary + keeps blog_id and state out of the index choice.
+# Parameters: ?1 the author, ?2 the blog.
+_PUBLISHED_ON_BLOG = "author_id = ?1 AND +blog_id = ?2 AND +state = 'published'"
+
 
 class CommentRows(SQLiteBase):
     """SQLite queries for comments."""
@@ -198,8 +204,7 @@ class CommentRows(SQLiteBase):
     async def author_has_published(self, blog_id: int, actor_id: str) -> bool:
         """Whether the actor has a published comment on this blog."""
         row = await self._row(
-            "SELECT 1 FROM comments WHERE author_id = ? AND blog_id = ? "
-            "AND state = 'published' LIMIT 1",
+            f"SELECT 1 FROM comments WHERE {_PUBLISHED_ON_BLOG} LIMIT 1",
             (actor_id, blog_id),
         )
         return row is not None
@@ -222,8 +227,8 @@ class CommentRows(SQLiteBase):
         row = await self._row(
             "SELECT "
             "EXISTS (SELECT 1 FROM actor_blocks WHERE actor_id = ?1) AS blocked, "
-            "EXISTS (SELECT 1 FROM comments WHERE author_id = ?1 AND blog_id = ?2 "
-            "AND state = 'published') AS published, "
+            f"EXISTS (SELECT 1 FROM comments WHERE {_PUBLISHED_ON_BLOG}) "
+            "AS published, "
             "(SELECT COUNT(*) FROM comments "
             "WHERE author_id = ?1 AND received_at >= ?5) AS recent, "
             "EXISTS (SELECT 1 FROM comments WHERE author_id = ?1 AND entry_id = ?3 "
