@@ -89,7 +89,7 @@ async def take_note(
     author = note.attributed_to
     if author is None:
         raise OriginMismatch(f"note {note.object_id[:200]} names no author")
-    if await ctx.store.get_comment(note.object_id) is not None:
+    if await ctx.store.comment_exists(note.object_id):
         raise ActivityIgnored(f"note {note.object_id[:200]} is stored already")
     if not is_public(note):
         raise ActivityIgnored("not public: followers-only and direct notes are not published")

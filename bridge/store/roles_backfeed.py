@@ -192,6 +192,10 @@ class CommentStore(Protocol):
         """The comment with this object id (any state)."""
         ...
 
+    async def comment_exists(self, object_id: str) -> bool:
+        """Whether a comment with this object id is stored (any state, deleted ones too)."""
+        ...
+
     async def get_comment_by_slug(self, blog_id: int, slug: str) -> Comment | None:
         """The comment whose page ends in ``slug``."""
         ...

@@ -133,6 +133,7 @@ async def test_comment_round_trip(store: Store) -> None:
     )
     assert await store.get_comment(new.object_id) == stored
     assert await store.get_comment_by_slug(talk.id, stored.slug) == stored
+    assert await store.comment_exists(new.object_id)
 
 
 async def test_comment_optional_fields_stay_empty(store: Store) -> None:
@@ -150,6 +151,7 @@ async def test_unknown_comments(store: Store) -> None:
     talk, other = await blog_pair(store)
     stored = await added(store, comment(talk, 1))
     assert await store.get_comment("https://m.example/users/anna/statuses/404") is None
+    assert not await store.comment_exists("https://m.example/users/anna/statuses/404")
     assert await store.get_comment_by_slug(talk.id, item_slug("nothing")) is None
     # A slug names a comment of one blog only.
     assert await store.get_comment_by_slug(other.id, stored.slug) is None
@@ -215,6 +217,8 @@ async def test_edit_of_deleted_comment(store: Store) -> None:
     later = T0 + timedelta(hours=2)
     assert await store.edit_comment(stored.object_id, "<p>zurück</p>", None, later, {}) is None
     assert await store.get_comment(stored.object_id) == deleted
+    # A deleted comment still holds its id: the same note is not taken again.
+    assert await store.comment_exists(stored.object_id)
 
 
 async def test_set_comment_state(store: Store) -> None:

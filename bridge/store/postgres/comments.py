@@ -67,6 +67,13 @@ class CommentRows(PostgresBase):
         row = await self._row("SELECT * FROM comments WHERE object_id = $1", object_id)
         return _comment(row) if row else None
 
+    async def comment_exists(self, object_id: str) -> bool:
+        """Whether a comment with this object id is stored (any state, deleted ones too)."""
+        found = await self._value(
+            "SELECT EXISTS (SELECT 1 FROM comments WHERE object_id = $1)", object_id
+        )
+        return bool(found)
+
     async def get_comment_by_slug(self, blog_id: int, slug: str) -> Comment | None:
         """The comment whose page ends in ``slug``."""
         row = await self._row(

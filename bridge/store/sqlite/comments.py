@@ -79,6 +79,12 @@ class CommentRows(SQLiteBase):
         row = await self._row("SELECT * FROM comments WHERE object_id = ?", (object_id,))
         return _comment(row) if row else None
 
+    async def comment_exists(self, object_id: str) -> bool:
+        """Whether a comment with this object id is stored (any state, deleted ones too)."""
+        # Answered from the unique index alone: no row to read or convert.
+        row = await self._row("SELECT 1 FROM comments WHERE object_id = ?", (object_id,))
+        return row is not None
+
     async def get_comment_by_slug(self, blog_id: int, slug: str) -> Comment | None:
         """The comment whose page ends in ``slug``."""
         row = await self._row(
