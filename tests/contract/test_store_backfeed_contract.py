@@ -4,7 +4,7 @@ first contact with an origin (federation roles extended for the backfeed)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -134,6 +134,22 @@ async def test_comment_round_trip(store: Store) -> None:
     assert await store.get_comment(new.object_id) == stored
     assert await store.get_comment_by_slug(talk.id, stored.slug) == stored
     assert await store.comment_exists(new.object_id)
+
+
+async def test_an_added_comment_is_what_the_store_reads_back(store: Store) -> None:
+    talk, _ = await blog_pair(store)
+    # Times in another zone and a whole-number score come back as the store keeps them.
+    berlin = timezone(timedelta(hours=1))
+    new = comment(talk, 1, published=T0.astimezone(berlin), score=1, reasons=["link"])
+    stored = await added(store, new, (T0 + timedelta(hours=1)).astimezone(berlin))
+    read = await store.get_comment(new.object_id)
+    assert stored == read
+    assert read is not None
+    assert (stored.published.utcoffset(), stored.received_at.utcoffset()) == (
+        read.published.utcoffset(),
+        read.received_at.utcoffset(),
+    )
+    assert (type(stored.score), type(stored.reasons)) == (float, tuple)
 
 
 async def test_comment_optional_fields_stay_empty(store: Store) -> None:

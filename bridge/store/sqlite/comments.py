@@ -16,6 +16,7 @@ from bridge.store.roles_backfeed import (
     CommentState,
     NewComment,
     Person,
+    comment_as_added,
     item_slug,
 )
 from bridge.store.roles_federation import rule_domains
@@ -42,11 +43,12 @@ class CommentRows(SQLiteBase):
     async def add_comment(self, comment: NewComment, now: datetime) -> Comment | None:
         """Store a comment; None when its object id is known already."""
         c = comment
-        # One statement commits on its own (autocommit): no BEGIN/COMMIT round trips.
+        # One statement commits on its own (autocommit): no BEGIN/COMMIT round trips. Only
+        # the id comes back: the rest is what was written (no JSON parsed back).
         rows = await self._rows(
             f"INSERT INTO comments ({_COMMENT_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (object_id) DO NOTHING RETURNING *",
+            "ON CONFLICT (object_id) DO NOTHING RETURNING id",
             (
                 item_slug(c.object_id),
                 c.blog_id,
@@ -72,7 +74,7 @@ class CommentRows(SQLiteBase):
                 c.text_hash,
             ),
         )
-        return _comment(rows[0]) if rows else None
+        return comment_as_added(c, rows[0]["id"], now) if rows else None
 
     async def get_comment(self, object_id: str) -> Comment | None:
         """The comment with this object id (any state)."""
