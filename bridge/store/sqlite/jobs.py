@@ -12,6 +12,9 @@ from typing import Any
 from bridge.store.records import HostStatus, Job, JobCount, JobState, NewJob
 from bridge.store.sqlite.connection import SQLiteBase, dt, dt_required, ts
 
+HOST_HEARD_FROM = "failures = 0, first_failure_at = NULL, unavailable = 0"
+"""What hearing from a host clears (``SET`` assignments, shared with the inbox's write)."""
+
 
 class JobRows(SQLiteBase):
     """SQLite queries for the durable job queue and the health of remote hosts."""
@@ -218,8 +221,8 @@ class JobRows(SQLiteBase):
         """The host answered: clear failures and unavailability."""
         await self._statement(
             "INSERT INTO hosts (host, last_success_at) VALUES (?, ?) "
-            "ON CONFLICT (host) DO UPDATE SET failures = 0, first_failure_at = NULL, "
-            "unavailable = 0, last_success_at = excluded.last_success_at",
+            f"ON CONFLICT (host) DO UPDATE SET {HOST_HEARD_FROM}, "
+            "last_success_at = excluded.last_success_at",
             (host, ts(now)),
         )
 
