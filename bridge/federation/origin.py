@@ -67,8 +67,18 @@ def check_authored(
 ) -> None:
     """An object the signer sends as its own: on its origin, written by the signer."""
     check_activity(ctx, inbound)
+    check_object(ctx, inbound, object_id)
+    check_author(ctx, inbound, attributed_to)
+
+
+def check_object(ctx: BridgeContext, inbound: InboundActivity, object_id: str | None) -> None:
+    """The object's id is on the signer's origin and not one of ours."""
     refuse_local(ctx, object_id, "object")
     require_origin(inbound, object_id, "object")
+
+
+def check_author(ctx: BridgeContext, inbound: InboundActivity, attributed_to: str | None) -> None:
+    """The object's author, where it names one, is the signer (so on its origin, not ours)."""
     if attributed_to is not None:
         refuse_local(ctx, attributed_to, "author")
         require_origin(inbound, attributed_to, "author")
