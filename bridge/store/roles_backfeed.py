@@ -136,12 +136,13 @@ class Comment:
     text_hash: str | None = None
 
 
-def comment_as_added(new: NewComment, comment_id: int, received_at: datetime) -> Comment:
-    """The comment the store holds right after adding ``new`` as ``comment_id`` (what a
-    backend reads back, built without reading it: times in UTC as the store answers them)."""
+def comment_as_added(new: NewComment, comment_id: int, slug: str, received_at: datetime) -> Comment:
+    """The comment the store holds right after adding ``new`` as ``comment_id`` with
+    ``slug`` (what a backend reads back, built without reading it: times in UTC as the
+    store answers them)."""
     return Comment(
         id=comment_id,
-        slug=item_slug(new.object_id),
+        slug=slug,
         blog_id=new.blog_id,
         entry_id=new.entry_id,
         object_id=new.object_id,

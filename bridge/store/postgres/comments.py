@@ -34,12 +34,13 @@ class CommentRows(PostgresBase):
     async def add_comment(self, comment: NewComment, now: datetime) -> Comment | None:
         """Store a comment; None when its object id is known already."""
         c = comment
+        slug = item_slug(c.object_id)
         # Only the id comes back: the rest is what was written (no JSON decoded back).
         comment_id = await self._value(
             f"INSERT INTO comments ({_COMMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
             "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) "
             "ON CONFLICT (object_id) DO NOTHING RETURNING id",
-            item_slug(c.object_id),
+            slug,
             c.blog_id,
             c.entry_id,
             c.object_id,
@@ -62,7 +63,7 @@ class CommentRows(PostgresBase):
             ts(now),
             c.text_hash,
         )
-        return None if comment_id is None else comment_as_added(c, comment_id, now)
+        return None if comment_id is None else comment_as_added(c, comment_id, slug, now)
 
     async def get_comment(self, object_id: str) -> Comment | None:
         """The comment with this object id (any state)."""

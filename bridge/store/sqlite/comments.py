@@ -43,6 +43,7 @@ class CommentRows(SQLiteBase):
     async def add_comment(self, comment: NewComment, now: datetime) -> Comment | None:
         """Store a comment; None when its object id is known already."""
         c = comment
+        slug = item_slug(c.object_id)
         # One statement commits on its own (autocommit): no BEGIN/COMMIT round trips. Only
         # the id comes back: the rest is what was written (no JSON parsed back).
         rows = await self._rows(
@@ -50,7 +51,7 @@ class CommentRows(SQLiteBase):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (object_id) DO NOTHING RETURNING id",
             (
-                item_slug(c.object_id),
+                slug,
                 c.blog_id,
                 c.entry_id,
                 c.object_id,
@@ -74,7 +75,7 @@ class CommentRows(SQLiteBase):
                 c.text_hash,
             ),
         )
-        return comment_as_added(c, rows[0]["id"], now) if rows else None
+        return comment_as_added(c, rows[0]["id"], slug, now) if rows else None
 
     async def get_comment(self, object_id: str) -> Comment | None:
         """The comment with this object id (any state)."""
