@@ -166,7 +166,7 @@ async def publish_blog_comment(
     if note["published"] is None:
         note["published"] = iso_time(now)
     async with ctx.store.transaction():
-        if await ctx.store.get_comment(note_id) is not None:
+        if await ctx.store.comment_exists(note_id):
             return None
         saved = await ctx.store.add_comment(
             NewComment(

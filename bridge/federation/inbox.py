@@ -14,7 +14,8 @@ An inbox only checks and stores; the ``"inbound"`` job does the rest (see
    actor, anyone claiming to be one of our own actors → 401.
 
 Then the activity is stored (deduplicated by signer host and activity id) and its job
-enqueued in one transaction → 202, for duplicates and types we do not handle as well.
+enqueued in one transaction, which also clears the signer host's delivery failures, if it
+has any → 202, for duplicates and types we do not handle as well.
 Nothing a sender controls leads to a 5xx.
 
 One case is let through unverified, as Mastodon does: an actor's ``Delete`` of itself, when
@@ -183,11 +184,7 @@ async def _take(
     now = ctx.clock()
     origin = authority_of(key.owner)
     await _refuse_foreign_changes(ctx, data, actor_id, origin)
-    health = await ctx.store.get_host(origin)
-    if health is not None and (health.failures or health.unavailable):
-        # Heard from: deliveries to it resume. Only then written, so that a busy shared
-        # inbox costs no write per request.
-        await ctx.store.record_host_success(origin, now)
+    # Storing it also clears the origin's failures, if any: deliveries to it resume.
     inbound = NewInbound(origin, activity_id, actor_id, kind, data, blog.id if blog else None)
     inbound_id = await ctx.store.store_inbound(inbound, inbound_job, now)
     if inbound_id is None:

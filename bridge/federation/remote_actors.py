@@ -9,6 +9,7 @@ with ``force=True`` fetches anew (a ``Move`` target, for instance, must be seen 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
@@ -44,12 +45,19 @@ def is_local(ctx: BridgeContext, url: str) -> bool:
     proxy), never a remote party.
     """
     try:
-        theirs, ours = URL(url), URL(ctx.config.base_url)
+        theirs = URL(url)
     except (TypeError, ValueError):
         return False
-    return (theirs.raw_host or "").lower() == (ours.raw_host or "").lower() and (
-        theirs.explicit_port == ours.explicit_port
-    )
+    host, port = _authority(ctx.config.base_url)
+    return (theirs.raw_host or "").lower() == host and theirs.explicit_port == port
+
+
+@functools.lru_cache(maxsize=8)
+def _authority(base_url: str) -> tuple[str, int | None]:
+    """Host and explicit port of our base URL, parsed once per configured value (a dozen
+    :func:`is_local` questions per inbound reply)."""
+    ours = URL(base_url)
+    return (ours.raw_host or "").lower(), ours.explicit_port
 
 
 def same_origin(a: str, b: str) -> bool:

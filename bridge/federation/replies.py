@@ -68,9 +68,7 @@ log = logging.getLogger(__name__)
 
 async def on_create(ctx: BridgeContext, inbound: InboundActivity) -> str:
     """A new note by the signer: a comment, a nested comment, a mention, or nothing of ours."""
-    document = await _own_object(ctx, inbound, inbound.payload.get("object"))
-    note = parse_note(document)
-    origin.check_authored(ctx, inbound, note.object_id, note.attributed_to)
+    document, note = await _own_note(ctx, inbound, inbound.payload.get("object"))
     return await take_note(ctx, document, received_before=inbound.received_at, note=note)
 
 
@@ -89,7 +87,7 @@ async def take_note(
     author = note.attributed_to
     if author is None:
         raise OriginMismatch(f"note {note.object_id[:200]} names no author")
-    if await ctx.store.get_comment(note.object_id) is not None:
+    if await ctx.store.comment_exists(note.object_id):
         raise ActivityIgnored(f"note {note.object_id[:200]} is stored already")
     if not is_public(note):
         raise ActivityIgnored("not public: followers-only and direct notes are not published")
@@ -253,9 +251,7 @@ async def on_update(ctx: BridgeContext, inbound: InboundActivity) -> str:
     if id_of(value) == inbound.actor_id:
         actor = await get_actor(ctx, inbound.actor_id, force=True)
         return f"actor {actor.id} refreshed"
-    document = await _own_object(ctx, inbound, value)
-    note = parse_note(document)
-    origin.check_authored(ctx, inbound, note.object_id, note.attributed_to)
+    document, note = await _own_note(ctx, inbound, value)
     comment = await ctx.store.get_comment(note.object_id)
     if comment is None:
         raise ActivityIgnored(f"Update of {note.object_id[:200]}, a note we do not have")
@@ -329,14 +325,23 @@ async def on_delete(ctx: BridgeContext, inbound: InboundActivity) -> str:
     raise ActivityIgnored(f"Delete of {target[:200]}, which we do not have")
 
 
-async def _own_object(ctx: BridgeContext, inbound: InboundActivity, value: Any) -> dict[str, Any]:
-    """The object of a Create or Update: the signer's own, so refused before anything is
+async def _own_note(
+    ctx: BridgeContext, inbound: InboundActivity, value: Any
+) -> tuple[dict[str, Any], IncomingNote]:
+    """The object of a Create or Update and the note parsed from it, checked as the signer's
+    own (:func:`~bridge.federation.origin.check_authored`): refused before anything is
     fetched when its id is ours or on another origin."""
     origin.check_activity(ctx, inbound)
     object_id = id_of(value)
-    origin.refuse_local(ctx, object_id, "object")
-    origin.require_origin(inbound, object_id, "object")
-    return await origin.object_of(ctx, inbound, value)
+    origin.check_object(ctx, inbound, object_id)
+    document = await origin.object_of(ctx, inbound, value)
+    note = parse_note(document)
+    # The activity and the id were checked above, once each (every check parses URLs);
+    # only a document that came back under another id has that one checked too.
+    if note.object_id != object_id:
+        origin.check_object(ctx, inbound, note.object_id)
+    origin.check_author(ctx, inbound, note.attributed_to)
+    return document, note
 
 
 def person_of(actor: RemoteActor) -> Person:

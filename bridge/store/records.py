@@ -112,6 +112,22 @@ class StoredEntry:
         """When the post counts as published (the feed's date, else when first seen)."""
         return self.entry.published or self.first_seen_at
 
+    @property
+    def ref(self) -> EntryRef:
+        """The entry named without its content."""
+        return EntryRef(self.blog_id, self.entry_id, self.slug, self.deleted_at)
+
+
+@dataclass(frozen=True)
+class EntryRef:
+    """An entry named by its ids alone, without its content: what a comment or reaction
+    hangs under (reading it spares parsing the post's JSON)."""
+
+    blog_id: int
+    entry_id: str
+    slug: str
+    deleted_at: datetime | None = None
+
 
 @dataclass(frozen=True)
 class NewActivity:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from bridge.store.records import BlockSeverity
@@ -35,6 +35,7 @@ __all__ = [
     "Reaction",
     "ReactionKind",
     "ReactionStore",
+    "comment_as_added",
     "item_slug",
 ]
 
@@ -135,6 +136,33 @@ class Comment:
     text_hash: str | None = None
 
 
+def comment_as_added(new: NewComment, comment_id: int, slug: str, received_at: datetime) -> Comment:
+    """The comment the store holds right after adding ``new`` as ``comment_id`` with
+    ``slug`` (what a backend reads back, built without reading it: times in UTC as the
+    store answers them)."""
+    return Comment(
+        id=comment_id,
+        slug=slug,
+        blog_id=new.blog_id,
+        entry_id=new.entry_id,
+        object_id=new.object_id,
+        parent_id=new.parent_id,
+        author=new.author,
+        content_html=new.content_html,
+        published=new.published.astimezone(UTC),
+        state=new.state,
+        summary=new.summary,
+        url=new.url,
+        language=new.language,
+        score=float(new.score),
+        reasons=tuple(new.reasons),
+        origin=new.origin,
+        source=new.source,
+        received_at=received_at.astimezone(UTC),
+        text_hash=new.text_hash,
+    )
+
+
 @dataclass(frozen=True)
 class NewReaction:
     """A like, boost or mention about to be stored.
@@ -190,6 +218,10 @@ class CommentStore(Protocol):
 
     async def get_comment(self, object_id: str) -> Comment | None:
         """The comment with this object id (any state)."""
+        ...
+
+    async def comment_exists(self, object_id: str) -> bool:
+        """Whether a comment with this object id is stored (any state, deleted ones too)."""
         ...
 
     async def get_comment_by_slug(self, blog_id: int, slug: str) -> Comment | None:

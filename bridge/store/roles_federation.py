@@ -233,7 +233,12 @@ class InboundStore(Protocol):
         or neither (as :meth:`record_inbound` then :meth:`JobStore.enqueue` in one
         transaction, in fewer round trips); None, and no job, when (origin, activity id)
         was seen before. ``job_for`` must be quick and pure: a backend may call it while
-        holding its database. Joins the caller's transaction."""
+        holding its database. Joins the caller's transaction.
+
+        A verified activity is word from its origin: the host status of ``inbound.origin``,
+        if it counts failures or is unavailable, is cleared as by
+        :meth:`HostStore.record_host_success` (duplicates too), in the same transaction; a
+        healthy or unknown host is not written."""
         ...
 
     async def get_inbound(self, inbound_id: int) -> InboundActivity | None:

@@ -9,6 +9,7 @@ from typing import Protocol
 from bridge.entries import FeedEntry, FeedMeta
 from bridge.store.records import (
     Blog,
+    EntryRef,
     FeedState,
     KeyPair,
     NewActivity,
@@ -106,10 +107,10 @@ class EntryStore(Protocol):
         """The entry whose object URL ends in ``slug``, deleted ones included."""
         ...
 
-    async def entry_by_article(self, handle: str, slug: str) -> tuple[Blog, StoredEntry] | None:
+    async def entry_by_article(self, handle: str, slug: str) -> tuple[Blog, EntryRef] | None:
         """The blog with ``handle`` and its entry whose object URL ends in ``slug`` (deleted
         ones included), in one query: what an article id names. None when either is
-        missing."""
+        missing. The entry's content is not read: a reply only hangs under it."""
         ...
 
     async def list_entries(self, blog_id: int, limit: int, offset: int = 0) -> list[StoredEntry]:

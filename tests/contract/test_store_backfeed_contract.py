@@ -4,7 +4,7 @@ first contact with an origin (federation roles extended for the backfeed)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -133,6 +133,23 @@ async def test_comment_round_trip(store: Store) -> None:
     )
     assert await store.get_comment(new.object_id) == stored
     assert await store.get_comment_by_slug(talk.id, stored.slug) == stored
+    assert await store.comment_exists(new.object_id)
+
+
+async def test_an_added_comment_is_what_the_store_reads_back(store: Store) -> None:
+    talk, _ = await blog_pair(store)
+    # Times in another zone and a whole-number score come back as the store keeps them.
+    berlin = timezone(timedelta(hours=1))
+    new = comment(talk, 1, published=T0.astimezone(berlin), score=1, reasons=["link"])
+    stored = await added(store, new, (T0 + timedelta(hours=1)).astimezone(berlin))
+    read = await store.get_comment(new.object_id)
+    assert stored == read
+    assert read is not None
+    assert (stored.published.utcoffset(), stored.received_at.utcoffset()) == (
+        read.published.utcoffset(),
+        read.received_at.utcoffset(),
+    )
+    assert (type(stored.score), type(stored.reasons)) == (float, tuple)
 
 
 async def test_comment_optional_fields_stay_empty(store: Store) -> None:
@@ -150,6 +167,7 @@ async def test_unknown_comments(store: Store) -> None:
     talk, other = await blog_pair(store)
     stored = await added(store, comment(talk, 1))
     assert await store.get_comment("https://m.example/users/anna/statuses/404") is None
+    assert not await store.comment_exists("https://m.example/users/anna/statuses/404")
     assert await store.get_comment_by_slug(talk.id, item_slug("nothing")) is None
     # A slug names a comment of one blog only.
     assert await store.get_comment_by_slug(other.id, stored.slug) is None
@@ -215,6 +233,8 @@ async def test_edit_of_deleted_comment(store: Store) -> None:
     later = T0 + timedelta(hours=2)
     assert await store.edit_comment(stored.object_id, "<p>zurück</p>", None, later, {}) is None
     assert await store.get_comment(stored.object_id) == deleted
+    # A deleted comment still holds its id: the same note is not taken again.
+    assert await store.comment_exists(stored.object_id)
 
 
 async def test_set_comment_state(store: Store) -> None:

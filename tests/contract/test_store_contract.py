@@ -131,14 +131,14 @@ async def test_entry_by_article_answers_blog_and_entry_together(store: Store) ->
     saved = await store.save_entry(blog.id, entry(1), "s1", T0)
     await store.save_entry(other.id, entry(2), "s2", T0)
     found = await store.entry_by_article("e", "s1")
-    assert found == (await store.get_blog("e"), saved)
+    assert found == (await store.get_blog("e"), saved.ref)
+    assert found is not None and found[1].entry_id == entry(1).id
     assert found is not None and found[0].meta.title == "Ein Blog" and found[0].feed.failures == 2
     # The slug must be the blog's own; unknown handles and slugs name nothing.
     assert await store.entry_by_article("e", "s2") is None
-    assert await store.entry_by_article("o", "s2") == (
-        other,
-        await store.get_entry_by_slug(other.id, "s2"),
-    )
+    other_entry = await store.get_entry_by_slug(other.id, "s2")
+    assert other_entry is not None
+    assert await store.entry_by_article("o", "s2") == (other, other_entry.ref)
     assert await store.entry_by_article("nobody", "s1") is None
     assert await store.entry_by_article("e", "nothing") is None
     # Deleted entries are answered too (the caller decides what a deleted post means).

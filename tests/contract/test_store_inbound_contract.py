@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from datetime import timedelta
 
 import pytest
 
@@ -155,3 +156,25 @@ async def test_a_failing_call_among_concurrent_ones_fails_alone(store: Store) ->
     assert sorted(jobs, key=str) == sorted(({"inbound_id": i} for i in stored), key=str)
     # The failed ones left nothing behind: each can be stored now.
     assert all([await store.store_inbound(activity(n), job_for, T0) for n in failed])
+
+
+async def test_store_inbound_clears_the_failures_of_its_origin(store: Store) -> None:
+    await store.record_host_failure("m.example", T0)
+    await store.mark_host_unavailable("m.example", T0)
+    await store.record_host_failure("other.example", T0)
+    later = T0 + timedelta(hours=1)
+    assert await store.store_inbound(activity(1), job_for, later) is not None
+    healed = await store.get_host("m.example")
+    assert healed is not None
+    assert (healed.failures, healed.first_failure_at, healed.unavailable) == (0, None, False)
+    assert healed.last_success_at == later
+    # Another origin keeps its failures; a host never heard of gets no row.
+    failing = await store.get_host("other.example")
+    assert failing is not None and failing.failures == 1
+    assert await store.store_inbound(activity(2, "new.example"), job_for, later) is not None
+    assert await store.get_host("new.example") is None
+    # A duplicate is word from the origin too.
+    await store.record_host_failure("m.example", later)
+    assert await store.store_inbound(activity(1), job_for, later) is None
+    again = await store.get_host("m.example")
+    assert again is not None and again.failures == 0

@@ -474,6 +474,18 @@ def test_json_depth_ignores_brackets_in_strings() -> None:
     assert json_depth("") == 0
 
 
+def test_the_depth_limit_holds_whether_or_not_brackets_are_few() -> None:
+    def nested(depth: int) -> bytes:
+        return ('{"a": ' * depth + "1" + "}" * depth).encode()
+
+    assert parse_json_object(nested(4), 4, "u") == {"a": {"a": {"a": {"a": 1}}}}
+    with pytest.raises(NotActivityJSON, match="5 levels"):
+        parse_json_object(nested(5), 4, "u")
+    # Many brackets, in strings or side by side, but none deeper than the limit.
+    wide = {"s": "{[{[{[", "l": [[1], [2], [3], [4]]}
+    assert parse_json_object(json.dumps(wide).encode(), 3, "u") == wide
+
+
 def test_json_depth_is_linear_on_hostile_input() -> None:
     for text in ("[" * 1_000_000, '"' + '\\"' * 500_000, '\\"' * 500_000, '"' * 1_000_000):
         started = time.perf_counter()

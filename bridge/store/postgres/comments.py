@@ -14,6 +14,7 @@ from bridge.store.roles_backfeed import (
     CommentState,
     NewComment,
     Person,
+    comment_as_added,
     item_slug,
 )
 from bridge.store.roles_federation import rule_domains
@@ -33,11 +34,13 @@ class CommentRows(PostgresBase):
     async def add_comment(self, comment: NewComment, now: datetime) -> Comment | None:
         """Store a comment; None when its object id is known already."""
         c = comment
-        row = await self._row(
+        slug = item_slug(c.object_id)
+        # Only the id comes back: the rest is what was written (no JSON decoded back).
+        comment_id = await self._value(
             f"INSERT INTO comments ({_COMMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
             "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) "
-            "ON CONFLICT (object_id) DO NOTHING RETURNING *",
-            item_slug(c.object_id),
+            "ON CONFLICT (object_id) DO NOTHING RETURNING id",
+            slug,
             c.blog_id,
             c.entry_id,
             c.object_id,
@@ -60,12 +63,19 @@ class CommentRows(PostgresBase):
             ts(now),
             c.text_hash,
         )
-        return _comment(row) if row else None
+        return None if comment_id is None else comment_as_added(c, comment_id, slug, now)
 
     async def get_comment(self, object_id: str) -> Comment | None:
         """The comment with this object id (any state)."""
         row = await self._row("SELECT * FROM comments WHERE object_id = $1", object_id)
         return _comment(row) if row else None
+
+    async def comment_exists(self, object_id: str) -> bool:
+        """Whether a comment with this object id is stored (any state, deleted ones too)."""
+        found = await self._value(
+            "SELECT EXISTS (SELECT 1 FROM comments WHERE object_id = $1)", object_id
+        )
+        return bool(found)
 
     async def get_comment_by_slug(self, blog_id: int, slug: str) -> Comment | None:
         """The comment whose page ends in ``slug``."""

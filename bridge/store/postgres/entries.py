@@ -9,7 +9,7 @@ from bridge.entries import FeedEntry
 from bridge.errors import StoreError
 from bridge.store.postgres.blogs import blog_from_row
 from bridge.store.postgres.connection import PostgresBase, Row, ts
-from bridge.store.records import Blog, NewActivity, OutboxActivity, StoredEntry
+from bridge.store.records import Blog, EntryRef, NewActivity, OutboxActivity, StoredEntry
 
 
 class EntryRows(PostgresBase):
@@ -99,16 +99,21 @@ class EntryRows(PostgresBase):
         )
         return _entry(row) if row else None
 
-    async def entry_by_article(self, handle: str, slug: str) -> tuple[Blog, StoredEntry] | None:
-        """The blog with ``handle`` and its entry with ``slug``, in one query."""
-        # The two tables share no column name, so each converter finds its own in the row.
+    async def entry_by_article(self, handle: str, slug: str) -> tuple[Blog, EntryRef] | None:
+        """The blog with ``handle`` and its entry with ``slug`` (without its content), in one
+        query."""
+        # The blog's columns and three of the entry's, whose names the blogs table lacks.
         row = await self._row(
-            "SELECT b.*, e.* FROM blogs AS b JOIN entries AS e ON e.blog_id = b.id "
+            "SELECT b.*, e.entry_id, e.slug, e.deleted_at "
+            "FROM blogs AS b JOIN entries AS e ON e.blog_id = b.id "
             "WHERE b.handle = $1 AND e.slug = $2",
             handle,
             slug,
         )
-        return None if row is None else (blog_from_row(row), _entry(row))
+        if row is None:
+            return None
+        blog = blog_from_row(row)
+        return blog, EntryRef(blog.id, row["entry_id"], row["slug"], row["deleted_at"])
 
     async def list_entries(self, blog_id: int, limit: int, offset: int = 0) -> list[StoredEntry]:
         """Live entries, newest first."""

@@ -29,6 +29,10 @@ ANALYZE_BATCH = 500
 page is 1,000)."""
 
 
+HOST_HEARD_FROM = "failures = 0, first_failure_at = NULL, unavailable = FALSE"
+"""What hearing from a host clears (``SET`` assignments, shared with the inbox's write)."""
+
+
 class JobRows(PostgresBase):
     """PostgreSQL queries for the durable job queue and the health of remote hosts."""
 
@@ -272,8 +276,8 @@ class JobRows(PostgresBase):
         """The host answered: clear failures and unavailability."""
         await self._execute(
             "INSERT INTO hosts (host, last_success_at) VALUES ($1, $2) "
-            "ON CONFLICT (host) DO UPDATE SET failures = 0, first_failure_at = NULL, "
-            "unavailable = FALSE, last_success_at = EXCLUDED.last_success_at",
+            f"ON CONFLICT (host) DO UPDATE SET {HOST_HEARD_FROM}, "
+            "last_success_at = EXCLUDED.last_success_at",
             host,
             ts(now),
         )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bridge.store.postgres.connection import PostgresBase, Row, ts
+from bridge.store.postgres.jobs import HOST_HEARD_FROM
 from bridge.store.postgres.notices import JOBS_NOTICE
 from bridge.store.records import (
     InboundActivity,
@@ -119,7 +120,11 @@ class RemoteRows(PostgresBase):
             # The columns JobRows.enqueue writes, for the one job.
             "queued AS (INSERT INTO jobs (kind, payload, dedupe_key, host, run_at, created_at, "
             "updated_at) SELECT $9, $10::jsonb, $11, $12, $13, $8, $8 FROM added "
-            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1) "
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1), "
+            # Word from the origin clears its failures (see the Protocol); a healthy host
+            # matches no row. A data-modifying WITH runs whether or not it is read.
+            f"heard AS (UPDATE hosts SET {HOST_HEARD_FROM}, last_success_at = $8 "
+            "WHERE host = $2 AND (failures > 0 OR unavailable)) "
             # A queued job wakes the worker processes, as every enqueue does (notices.py).
             f"SELECT added.id FROM added LEFT JOIN LATERAL (SELECT {JOBS_NOTICE} FROM queued) "
             "AS notice ON TRUE",

@@ -16,6 +16,7 @@ from bridge.store.roles_backfeed import (
     CommentState,
     NewComment,
     Person,
+    comment_as_added,
     item_slug,
 )
 from bridge.store.roles_federation import rule_domains
@@ -27,6 +28,12 @@ _COMMENT_COLUMNS = (
     "reasons, origin, source, received_at, text_hash"
 )
 
+# By the author's index, not the blog's: the planner otherwise takes (blog_id, state) and walks
+# every published comment of the blog to find none by a first-time author (~0.5 ms per 3,000
+# comments, on the loop). The unary + keeps blog_id and state out of the index choice.
+# Parameters: ?1 the author, ?2 the blog.
+_PUBLISHED_ON_BLOG = "author_id = ?1 AND +blog_id = ?2 AND +state = 'published'"
+
 
 class CommentRows(SQLiteBase):
     """SQLite queries for comments."""
@@ -36,13 +43,15 @@ class CommentRows(SQLiteBase):
     async def add_comment(self, comment: NewComment, now: datetime) -> Comment | None:
         """Store a comment; None when its object id is known already."""
         c = comment
-        # One statement commits on its own (autocommit): no BEGIN/COMMIT round trips.
+        slug = item_slug(c.object_id)
+        # One statement commits on its own (autocommit): no BEGIN/COMMIT round trips. Only
+        # the id comes back: the rest is what was written (no JSON parsed back).
         rows = await self._rows(
             f"INSERT INTO comments ({_COMMENT_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (object_id) DO NOTHING RETURNING *",
+            "ON CONFLICT (object_id) DO NOTHING RETURNING id",
             (
-                item_slug(c.object_id),
+                slug,
                 c.blog_id,
                 c.entry_id,
                 c.object_id,
@@ -66,12 +75,18 @@ class CommentRows(SQLiteBase):
                 c.text_hash,
             ),
         )
-        return _comment(rows[0]) if rows else None
+        return comment_as_added(c, rows[0]["id"], slug, now) if rows else None
 
     async def get_comment(self, object_id: str) -> Comment | None:
         """The comment with this object id (any state)."""
         row = await self._row("SELECT * FROM comments WHERE object_id = ?", (object_id,))
         return _comment(row) if row else None
+
+    async def comment_exists(self, object_id: str) -> bool:
+        """Whether a comment with this object id is stored (any state, deleted ones too)."""
+        # Answered from the unique index alone: no row to read or convert.
+        row = await self._row("SELECT 1 FROM comments WHERE object_id = ?", (object_id,))
+        return row is not None
 
     async def get_comment_by_slug(self, blog_id: int, slug: str) -> Comment | None:
         """The comment whose page ends in ``slug``."""
@@ -198,8 +213,7 @@ class CommentRows(SQLiteBase):
     async def author_has_published(self, blog_id: int, actor_id: str) -> bool:
         """Whether the actor has a published comment on this blog."""
         row = await self._row(
-            "SELECT 1 FROM comments WHERE author_id = ? AND blog_id = ? "
-            "AND state = 'published' LIMIT 1",
+            f"SELECT 1 FROM comments WHERE {_PUBLISHED_ON_BLOG} LIMIT 1",
             (actor_id, blog_id),
         )
         return row is not None
@@ -222,8 +236,8 @@ class CommentRows(SQLiteBase):
         row = await self._row(
             "SELECT "
             "EXISTS (SELECT 1 FROM actor_blocks WHERE actor_id = ?1) AS blocked, "
-            "EXISTS (SELECT 1 FROM comments WHERE author_id = ?1 AND blog_id = ?2 "
-            "AND state = 'published') AS published, "
+            f"EXISTS (SELECT 1 FROM comments WHERE {_PUBLISHED_ON_BLOG}) "
+            "AS published, "
             "(SELECT COUNT(*) FROM comments "
             "WHERE author_id = ?1 AND received_at >= ?5) AS recent, "
             "EXISTS (SELECT 1 FROM comments WHERE author_id = ?1 AND entry_id = ?3 "

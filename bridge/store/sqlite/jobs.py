@@ -13,6 +13,9 @@ from bridge.store.records import HostStatus, Job, JobCount, JobState, NewJob
 from bridge.store.sqlite.connection import dt, dt_required, ts
 from bridge.store.sqlite.processes import ProcessRows
 
+HOST_HEARD_FROM = "failures = 0, first_failure_at = NULL, unavailable = 0"
+"""What hearing from a host clears (``SET`` assignments, shared with the inbox's write)."""
+
 
 class JobRows(ProcessRows):
     """SQLite queries for the durable job queue and the health of remote hosts."""
@@ -226,8 +229,8 @@ class JobRows(ProcessRows):
         """The host answered: clear failures and unavailability."""
         await self._statement(
             "INSERT INTO hosts (host, last_success_at) VALUES (?, ?) "
-            "ON CONFLICT (host) DO UPDATE SET failures = 0, first_failure_at = NULL, "
-            "unavailable = 0, last_success_at = excluded.last_success_at",
+            f"ON CONFLICT (host) DO UPDATE SET {HOST_HEARD_FROM}, "
+            "last_success_at = excluded.last_success_at",
             (host, ts(now)),
         )
 

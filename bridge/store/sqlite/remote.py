@@ -17,7 +17,7 @@ from bridge.store.records import (
     RemoteKey,
 )
 from bridge.store.sqlite.connection import dt_required, ts
-from bridge.store.sqlite.jobs import insert_jobs
+from bridge.store.sqlite.jobs import HOST_HEARD_FROM, insert_jobs
 from bridge.store.sqlite.processes import ProcessRows
 
 
@@ -92,6 +92,13 @@ class RemoteRows(ProcessRows):
             inbound_id = _insert_inbound(conn, inbound, now)
             if inbound_id is not None:
                 insert_jobs(conn, [job_for(inbound_id)], now)
+            # Here rather than asked by the inbox: no read on the loop per request, and a
+            # healthy host (the usual case) matches no row, so nothing is written.
+            conn.execute(
+                f"UPDATE hosts SET {HOST_HEARD_FROM}, last_success_at = ? "
+                "WHERE host = ? AND (failures > 0 OR unavailable = 1)",
+                (ts(now), inbound.origin),
+            )
             return inbound_id
 
         inbound_id = await self._atomic(store)
