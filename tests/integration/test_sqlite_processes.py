@@ -1,5 +1,6 @@
 """Several processes on one SQLite file: job notices between them, one holder per worker id,
-migrations that another process applied meanwhile (see :mod:`bridge.store.sqlite.processes`).
+migrations that another process applied meanwhile (see :mod:`bridge.store.sqlite.processes`),
+and writes that wait for another process's write lock (:mod:`bridge.store.sqlite.write_lock`).
 
 Two stores opened on one file stand for two processes: each has its own connections, its own
 listening socket and its own lock descriptors. The real processes are in
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +22,7 @@ import pytest
 
 from bridge.store.records import NewJob
 from bridge.store.schema import MIGRATIONS
-from bridge.store.sqlite import SQLiteStore
+from bridge.store.sqlite import SQLiteStore, write_lock
 from bridge.store.sqlite.processes import SOCKET_SUFFIX, WorkerIdTaken
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -221,3 +225,74 @@ async def test_a_migration_another_process_applied_meanwhile_is_skipped(
     finally:
         await second.close()
         await first.close()
+
+
+class LockHolder:
+    """Another process's write transaction on the file: holds the lock for ``seconds``."""
+
+    def __init__(self, path: str, seconds: float) -> None:
+        self.path, self.seconds = path, seconds
+        self.held, self.released_at = threading.Event(), 0.0
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            self.held.set()
+            time.sleep(self.seconds)
+            self.released_at = time.monotonic()
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+
+async def test_a_write_waits_for_another_process_holding_the_lock(
+    two: tuple[SQLiteStore, SQLiteStore], tmp_path: Path
+) -> None:
+    first, _ = two
+    holder = LockHolder(str(tmp_path / "shared.db"), 0.3)
+    holding = asyncio.create_task(asyncio.to_thread(holder.run))
+    await asyncio.to_thread(holder.held.wait, 5)
+    assert await first.enqueue([job("h")], NOW) == 1  # waited, then wrote
+    assert time.monotonic() >= holder.released_at > 0
+    await holding
+    async with first.transaction():  # BEGIN waits too
+        await first.enqueue([job("i")], NOW)
+    assert len(await first.list_jobs("queued", "push")) == 2
+
+
+async def test_a_write_gives_up_after_the_wait_with_the_lock_error(
+    two: tuple[SQLiteStore, SQLiteStore], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = two
+    monkeypatch.setattr(write_lock, "WAIT_SECONDS", 0.2)
+    holder = LockHolder(str(tmp_path / "shared.db"), 1.0)
+    holding = asyncio.create_task(asyncio.to_thread(holder.run))
+    await asyncio.to_thread(holder.held.wait, 5)
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        await first.enqueue([job("j")], NOW)
+    assert holder.released_at == 0  # it gave up while the lock was still held
+    await holding
+    assert await first.list_jobs("queued", "push") == []
+
+
+def test_executemany_outside_a_transaction_is_one_transaction_that_waits(tmp_path: Path) -> None:
+    path = str(tmp_path / "many.db")
+    conn = sqlite3.connect(path, isolation_level=None, factory=write_lock.WaitingWriter)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=0")
+        conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+        holder = LockHolder(path, 0.2)
+        thread = threading.Thread(target=holder.run)
+        thread.start()
+        holder.held.wait(5)
+        conn.executemany("INSERT INTO t (n) VALUES (?)", [(n,) for n in range(5)])
+        thread.join()
+        assert [row[0] for row in conn.execute("SELECT n FROM t ORDER BY n")] == [0, 1, 2, 3, 4]
+        with pytest.raises(sqlite3.IntegrityError):  # one row fails: none of them stays
+            conn.executemany("INSERT INTO t (n) VALUES (?)", [(5,), (6,), (0,)])
+        assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 5
+        assert not conn.in_transaction
+    finally:
+        conn.close()

@@ -36,6 +36,7 @@ from typing import Any, Self, TypeVar, cast
 
 from bridge.errors import StoreError
 from bridge.store.schema import MIGRATIONS
+from bridge.store.sqlite.write_lock import WaitingWriter
 
 T = TypeVar("T")
 
@@ -287,14 +288,15 @@ class SQLiteBase:
 def _connect(path: str) -> sqlite3.Connection:
     """The writing connection (on the database thread: sqlite3 refuses its use elsewhere)."""
     try:
-        conn = sqlite3.connect(path, isolation_level=None)
+        conn = sqlite3.connect(path, isolation_level=None, factory=WaitingWriter)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open SQLite database {path}: {exc}") from exc
     try:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
+        # Waits for another process's write lock are WaitingWriter's, in finer steps.
+        conn.execute("PRAGMA busy_timeout=0")
         conn.execute("PRAGMA synchronous=NORMAL")
     except sqlite3.Error as exc:
         # The first statement reads the file: "file is not a database" surfaces here.
