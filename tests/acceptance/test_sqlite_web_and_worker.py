@@ -82,6 +82,20 @@ async def comments(env: dict[str, str]) -> int:
         await store.close()
 
 
+def bridge_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of the web and worker processes: a bridge on a free port, its SQLite
+    file and CONFIG in ``tmp_path``, loopback peers allowed."""
+    (tmp_path / "feedfed.toml").write_text(CONFIG, encoding="utf-8")
+    return feedfed_env(
+        tmp_path,
+        free_port(),
+        {
+            "FEEDFED_CONFIG": str(tmp_path / "feedfed.toml"),
+            "FEEDFED_ALLOW_PRIVATE_ADDRESSES": "1",
+        },
+    )
+
+
 async def until(condition: Callable[[], Awaitable[bool]], seconds: float) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while not await condition():
@@ -91,15 +105,7 @@ async def until(condition: Callable[[], Awaitable[bool]], seconds: float) -> Non
 
 
 async def test_a_web_process_and_a_worker_process_share_one_sqlite_file(tmp_path: Path) -> None:
-    (tmp_path / "feedfed.toml").write_text(CONFIG, encoding="utf-8")
-    env = feedfed_env(
-        tmp_path,
-        free_port(),
-        {
-            "FEEDFED_CONFIG": str(tmp_path / "feedfed.toml"),
-            "FEEDFED_ALLOW_PRIVATE_ADDRESSES": "1",
-        },
-    )
+    env = bridge_env(tmp_path)
     article = await seed(env)
     inbox = f"{env['FEEDFED_BASE_URL']}/inbox"
     async with FakeInstance("127.0.0.1") as instance:
@@ -181,15 +187,7 @@ async def test_a_killed_worker_process_takes_its_running_job_back_at_restart(
     app = web.Application()
     app.router.add_get("/notes/parent", parent)
     elsewhere = await serve(app)
-    (tmp_path / "feedfed.toml").write_text(CONFIG, encoding="utf-8")
-    env = feedfed_env(
-        tmp_path,
-        free_port(),
-        {
-            "FEEDFED_CONFIG": str(tmp_path / "feedfed.toml"),
-            "FEEDFED_ALLOW_PRIVATE_ADDRESSES": "1",
-        },
-    )
+    env = bridge_env(tmp_path)
     await seed(env)
     inbox = f"{env['FEEDFED_BASE_URL']}/inbox"
     async with FakeInstance("127.0.0.1") as instance:
