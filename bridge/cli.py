@@ -12,8 +12,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from aiohttp import web
-
 from bridge import logs
 from bridge.activitypub import keys
 from bridge.app import create_app
@@ -28,6 +26,7 @@ from bridge.ingest.fetch import fetch_feed
 from bridge.ingest.parse import parse_feed_async
 from bridge.ingest.poller import PollReport, poll_blog
 from bridge.store.base import Blog, BlogSettings, NewBlog
+from bridge.web.server import serve
 
 log = logging.getLogger("bridge")
 
@@ -52,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BridgeError as exc:
         print(f"feedfed: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # asyncio.run has cancelled the command and let it close what it opened.
+        print("feedfed: interrupted", file=sys.stderr)
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,13 +109,7 @@ def _serve(config: Config, *, workers: bool) -> int:
     if config.base_url.startswith("http://"):
         log.warning("serving plain http at %s: for local trials only", config.base_url)
     app = create_app(config, run_workers=workers)
-    web.run_app(
-        app,
-        host=config.listen_host,
-        port=config.listen_port,
-        access_log_class=logs.AccessLogger,
-        print=lambda text: log.info("listening on %s:%s", config.listen_host, config.listen_port),
-    )
+    asyncio.run(serve(app, config.listen_host, config.listen_port))
     return 0
 
 
