@@ -1,7 +1,7 @@
 """Fan-out benchmark: signed deliveries per second next to the raw RSA-2048 signing rate.
 
     .venv/bin/python bench/fanout.py [--runs 3] [--inboxes 1000] [--hosts 100]
-                                     [--memory 10000,100000]
+                                     [--memory 10000,100000] [--bare-client]
                                      [--db postgresql://… [--workers 1,2]] [--delay-ms 0]
 
 What it measures, all on loopback, in one run:
@@ -19,6 +19,11 @@ What it measures, all on loopback, in one run:
    is given for all its threads and for the event loop's thread alone;
 3. the fan-out's memory: peak Python allocations (tracemalloc) while the fan-out jobs of one
    post enqueue the deliveries for 10,000 and for 100,000 followers — flat if pages work.
+
+It also prints the CPU per delivery of each thread (the event loop, the signing threads,
+the SQLite thread). ``--bare-client`` puts ``bare_client.py`` in the place of aiohttp's
+session for the POSTs (an instrument: the least a POST can cost on the event loop), which
+tells how fast the rest of the pipeline would let deliveries go.
 
 ``--delay-ms N`` makes the receiver answer each delivery N ms after reading it (a timer, no
 CPU held meanwhile): real inboxes answer in tens to hundreds of milliseconds, and then one
@@ -60,13 +65,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import cryptography
 from aiohttp.abc import AbstractResolver, ResolveResult
+from bare_client import BareSession
 from fanout_blog import post, seed_blog, seed_followers
 from fanout_workers import postgres_main
-from procstat import own_cpu_seconds
+from procstat import own_cpu_seconds, threads_cpu
 from receiver import Receiver, receiver
 from signing import signing_rate
 
@@ -113,10 +120,13 @@ class Run:
     bridge_cpu: float
     loop_cpu: float
     receiver_cpu: float
+    threads: dict[str, float]
 
 
 @asynccontextmanager
-async def bridge_context(workdir: Path) -> AsyncIterator[BridgeContext]:
+async def bridge_context(workdir: Path, bare: bool = False) -> AsyncIterator[BridgeContext]:
+    """The bridge's context on a fresh SQLite file; with ``bare`` its deliveries go through
+    :class:`BareSession` instead of the guarded aiohttp session (``--bare-client``)."""
     config = build_config(
         {
             "server": {"base_url": "http://127.0.0.1:9"},
@@ -130,17 +140,26 @@ async def bridge_context(workdir: Path) -> AsyncIterator[BridgeContext]:
         async with open_remote_session(
             AddressPolicy(allow_private=True), user_agent="feedfed-bench", resolver=Names()
         ) as remote:
-            yield BridgeContext(
-                config=config, store=store, http=remote, remote=remote, urls=Urls(config.base_url)
-            )
+            poster: Any = BareSession() if bare else remote
+            try:
+                yield BridgeContext(
+                    config=config,
+                    store=store,
+                    http=remote,
+                    remote=poster,
+                    urls=Urls(config.base_url),
+                )
+            finally:
+                if bare:
+                    await poster.close()
     finally:
         await store.close()
 
 
-async def delivery_run(inboxes: int, hosts: int, peer: Receiver) -> Run:
+async def delivery_run(inboxes: int, hosts: int, peer: Receiver, bare: bool = False) -> Run:
     """One post delivered to ``inboxes`` inboxes on ``hosts`` hosts: rate and CPU cost."""
     with tempfile.TemporaryDirectory() as tmp:
-        async with bridge_context(Path(tmp)) as ctx:
+        async with bridge_context(Path(tmp), bare) as ctx:
             blog = await seed_blog(ctx)
             await seed_followers(ctx, blog, inboxes, hosts, peer.port)
             await post(ctx, blog)
@@ -163,6 +182,7 @@ async def delivery_run(inboxes: int, hosts: int, peer: Receiver) -> Run:
             stop = asyncio.Event()
             cpu, peer_cpu, start = own_cpu_seconds(), peer.cpu_seconds(), time.perf_counter()
             loop_cpu = time.thread_time()
+            threads = threads_cpu()
             task = asyncio.create_task(worker.run(stop))
             # Asking the queue for its counts costs the bridge's own threads time, so it is
             # asked only once every delivery has been attempted, then until all are recorded.
@@ -174,6 +194,10 @@ async def delivery_run(inboxes: int, hosts: int, peer: Receiver) -> Run:
                 await asyncio.sleep(0.002)
             elapsed = time.perf_counter() - start
             loop_cpu = time.thread_time() - loop_cpu
+            threads = {
+                name: (spent - threads.get(name, 0.0)) / inboxes
+                for name, spent in threads_cpu().items()
+            }
             cpu, peer_cpu = own_cpu_seconds() - cpu, peer.cpu_seconds() - peer_cpu
             stop.set()
             await task
@@ -181,7 +205,9 @@ async def delivery_run(inboxes: int, hosts: int, peer: Receiver) -> Run:
             failed = counts.get((DELIVER, "dead"), 0)
             if failed:
                 raise RuntimeError(f"{failed} deliveries failed")
-            return Run(inboxes / elapsed, cpu / inboxes, loop_cpu / inboxes, peer_cpu / inboxes)
+            return Run(
+                inboxes / elapsed, cpu / inboxes, loop_cpu / inboxes, peer_cpu / inboxes, threads
+            )
 
 
 # 3. fan-out memory
@@ -229,11 +255,13 @@ async def main(args: argparse.Namespace) -> None:
     print(f"raw RSA-2048 signing, one thread: {raw:,.0f}/s  (runs: {_fmt(rates)})")
 
     async with receiver(delay_ms=args.delay_ms) as peer:
-        await delivery_run(min(args.inboxes, 100), min(args.hosts, 10), peer)  # warm-up
-        runs = [await delivery_run(args.inboxes, args.hosts, peer) for _ in range(args.runs)]
+        bare = args.bare_client
+        await delivery_run(min(args.inboxes, 100), min(args.hosts, 10), peer, bare)  # warm-up
+        runs = [await delivery_run(args.inboxes, args.hosts, peer, bare) for _ in range(args.runs)]
     rate = statistics.median(run.rate for run in runs)
+    client = " (bare client, not aiohttp's)" if bare else ""
     print(
-        f"signed deliveries, {args.inboxes} inboxes on {args.hosts} hosts: {rate:,.0f}/s  "
+        f"signed deliveries{client}, {args.inboxes} inboxes on {args.hosts} hosts: {rate:,.0f}/s  "
         f"(runs: {_fmt([run.rate for run in runs])})  = {rate / raw:.0%} of the raw signing rate"
     )
     bridge_us = statistics.median(run.bridge_cpu for run in runs) * 1e6
@@ -243,6 +271,13 @@ async def main(args: argparse.Namespace) -> None:
         f"CPU per delivery: bridge {bridge_us:,.0f} us (event loop thread {loop_us:,.0f} us, "
         f"one signature: {1e6 / raw:,.0f} us), receiver {receiver_us:,.0f} us"
     )
+
+    names = sorted({name for run in runs for name in run.threads})
+    shares = ", ".join(
+        f"{name} {statistics.median(run.threads.get(name, 0.0) for run in runs) * 1e6:,.0f}"
+        for name in names
+    )
+    print(f"CPU per delivery by thread (us): {shares}")
 
     for count in args.memory:
         peak, seconds = await fanout_memory(count, args.hosts)
@@ -276,6 +311,12 @@ def _parse() -> argparse.Namespace:
         type=lambda text: [int(part) for part in text.split(",") if part],
         default=[1, 2],
         help="worker process counts compared with --db, in turns in each round (default 1,2)",
+    )
+    parser.add_argument(
+        "--bare-client",
+        action="store_true",
+        help="POST the deliveries through bench/bare_client.py instead of aiohttp's session: "
+        "the rate the rest of the pipeline allows (an instrument, see that module)",
     )
     parser.add_argument(
         "--delay-ms",

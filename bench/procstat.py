@@ -41,3 +41,22 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def threads_cpu() -> dict[str, float]:
+    """CPU seconds each thread of this process has run (``schedstat``, nanoseconds), by
+    thread name (threads of one pool, ``feedfed-sign_0``, ``feedfed-sign_1``, are summed
+    under their prefix ``feedfed-sign``)."""
+    import threading
+
+    spent: dict[str, float] = {}
+    for thread in threading.enumerate():
+        if thread.native_id is None:
+            continue
+        try:
+            text = Path(f"/proc/self/task/{thread.native_id}/schedstat").read_text()
+        except FileNotFoundError:
+            continue  # ended meanwhile
+        name = thread.name.rsplit("_", 1)[0]
+        spent[name] = spent.get(name, 0.0) + int(text.split()[0]) / 1e9
+    return spent
