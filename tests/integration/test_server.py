@@ -57,9 +57,10 @@ def recording_app(events: list[str], second: str = "ok") -> web.Application:
     return app
 
 
-async def until(condition: asyncio.Event | list[str], item: str | None = None) -> None:
+async def recorded(events: list[str], item: str) -> None:
+    """Wait (up to 4 s) until ``item`` is among ``events``."""
     for _ in range(400):
-        if isinstance(condition, list) and item in condition:
+        if item in events:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{item!r} never happened")
@@ -92,6 +93,35 @@ async def test_serves_until_sigterm_then_closes_everything() -> None:
     assert not await answers(port)
 
 
+async def test_a_request_in_flight_at_sigterm_is_answered_before_the_contexts_close() -> None:
+    events: list[str] = []
+    app = recording_app(events)
+    started = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        started.set()
+        await asyncio.sleep(0.5)
+        events.append("slow answered")
+        return web.Response(text="late but whole")
+
+    app.router.add_get("/slow", slow)
+    port = free_port()
+    server = asyncio.create_task(serve(app, "127.0.0.1", port))
+    for _ in range(400):
+        if await answers(port):
+            break
+        await asyncio.sleep(0.01)
+    async with aiohttp.ClientSession() as session:
+        pending = asyncio.create_task(session.get(f"http://127.0.0.1:{port}/slow"))
+        await asyncio.wait_for(started.wait(), 10)
+        os.kill(os.getpid(), signal.SIGTERM)
+        async with await pending as response:
+            assert response.status == 200
+            assert await response.text() == "late but whole"
+    await asyncio.wait_for(server, 10)
+    assert events[-3:] == ["slow answered", "second closed", "first closed"]
+
+
 async def test_a_context_failing_to_start_closes_the_ones_that_started() -> None:
     events: list[str] = []
     with pytest.raises(RuntimeError, match="cannot start"):
@@ -103,7 +133,7 @@ async def test_a_signal_during_start_up_abandons_it_and_closes_what_started() ->
     events: list[str] = []
     port = free_port()
     server = asyncio.create_task(serve(recording_app(events, "hang"), "127.0.0.1", port))
-    await until(events, "second starting")
+    await recorded(events, "second starting")
     os.kill(os.getpid(), signal.SIGINT)
     await asyncio.wait_for(server, 10)  # returns: an interrupted start-up is no error
     assert events == ["first open", "second starting", "second cancelled", "first closed"]
@@ -113,7 +143,7 @@ async def test_a_signal_during_start_up_abandons_it_and_closes_what_started() ->
 async def test_a_cancelled_server_is_cancelled_after_closing_what_started() -> None:
     events: list[str] = []
     server = asyncio.create_task(serve(recording_app(events, "hang"), "127.0.0.1", free_port()))
-    await until(events, "second starting")
+    await recorded(events, "second starting")
     server.cancel()
     with pytest.raises(asyncio.CancelledError):
         await server
