@@ -10,90 +10,20 @@ import asyncio
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
 
-from bridge.activitypub import keys
-from bridge.activitypub.urls import Urls, entry_slug
-from bridge.config import load_config
-from bridge.context import open_context
-from bridge.entries import FeedEntry
-from bridge.store.base import FeedState, NewBlog
-from bridge.store.sqlite import SQLiteStore
 from bridge.store.sqlite.processes import SOCKET_SUFFIX
 from tests.fakes.instance import FakeInstance
-from tests.fakes.instance_actors import FakeActor
-from tests.fakes.process import feedfed_env, free_port
+from tests.fakes.process_blog import bridge_env, comments, inbound_jobs, reply, seed
 from tests.fakes.process_roles import feedfed, read, sigterm, wait_http
-
-PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
-ALL_STATES = ("published", "held", "duplicate", "spam", "rejected", "deleted")
 
 CONFIG = """
 [limits]
 # A minute: within the test's timeouts only a notice can wake the worker.
 job_poll_interval = 60
 """
-
-
-async def seed(env: dict[str, str]) -> str:
-    """A blog with one post, not due for polling; the post's object id."""
-    config = load_config(env=env)
-    async with open_context(config, migrate=True) as ctx:
-        now = ctx.clock()
-        blog = await ctx.store.add_blog(NewBlog("talkabout", "http://127.0.0.1:9/feed"), now)
-        await keys.ensure_keypair(ctx.store, blog.handle, now)
-        polled = FeedState(status="ok", last_polled_at=now, next_poll_at=now + timedelta(days=1))
-        await ctx.store.update_feed_state(blog.id, polled)
-        entry = FeedEntry(
-            id="http://www.talkabout.de/?p=1234",
-            link="http://www.talkabout.de/ein-pladoyer/",
-            title="Ein Plädoyer für die Mitteilung",
-            content_html="<p>teilhaben lassen</p>",
-            published=now,
-        )
-        stored = await ctx.store.save_entry(blog.id, entry, entry_slug(entry.id), now)
-        return Urls(config.base_url).article(blog.handle, stored.slug)
-
-
-def reply(actor: FakeActor, article: str, text: str) -> dict[str, object]:
-    note = {
-        "id": actor.new_id(),
-        "type": "Note",
-        "attributedTo": actor.id,
-        "inReplyTo": article,
-        "content": f"<p>{text}</p>",
-        "published": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "to": [PUBLIC],
-        "cc": [actor.followers],
-    }
-    return actor.activity("Create", note, to=[PUBLIC], cc=[actor.followers])
-
-
-async def comments(env: dict[str, str]) -> int:
-    store = await SQLiteStore.open(env["FEEDFED_DATABASE_URL"].removeprefix("sqlite:///"))
-    try:
-        blog = await store.get_blog("talkabout")
-        assert blog is not None
-        return await store.count_comments(blog.id, states=ALL_STATES)
-    finally:
-        await store.close()
-
-
-def bridge_env(tmp_path: Path) -> dict[str, str]:
-    """The environment of the web and worker processes: a bridge on a free port, its SQLite
-    file and CONFIG in ``tmp_path``, loopback peers allowed."""
-    (tmp_path / "feedfed.toml").write_text(CONFIG, encoding="utf-8")
-    return feedfed_env(
-        tmp_path,
-        free_port(),
-        {
-            "FEEDFED_CONFIG": str(tmp_path / "feedfed.toml"),
-            "FEEDFED_ALLOW_PRIVATE_ADDRESSES": "1",
-        },
-    )
 
 
 async def until(condition: Callable[[], Awaitable[bool]], seconds: float) -> None:
@@ -105,7 +35,7 @@ async def until(condition: Callable[[], Awaitable[bool]], seconds: float) -> Non
 
 
 async def test_a_web_process_and_a_worker_process_share_one_sqlite_file(tmp_path: Path) -> None:
-    env = bridge_env(tmp_path)
+    env = bridge_env(tmp_path, CONFIG)
     article = await seed(env)
     inbox = f"{env['FEEDFED_BASE_URL']}/inbox"
     async with FakeInstance("127.0.0.1") as instance:
@@ -162,14 +92,6 @@ async def _count_is(env: dict[str, str], count: int) -> bool:
     return await comments(env) == count
 
 
-async def inbound_jobs(env: dict[str, str]) -> dict[str, int]:
-    store = await SQLiteStore.open(env["FEEDFED_DATABASE_URL"].removeprefix("sqlite:///"))
-    try:
-        return {c.state: c.count for c in await store.job_counts() if c.kind == "inbound"}
-    finally:
-        await store.close()
-
-
 async def test_a_killed_worker_process_takes_its_running_job_back_at_restart(
     tmp_path: Path, serve: Callable[[web.Application], Awaitable[str]]
 ) -> None:
@@ -187,7 +109,7 @@ async def test_a_killed_worker_process_takes_its_running_job_back_at_restart(
     app = web.Application()
     app.router.add_get("/notes/parent", parent)
     elsewhere = await serve(app)
-    env = bridge_env(tmp_path)
+    env = bridge_env(tmp_path, CONFIG)
     await seed(env)
     inbox = f"{env['FEEDFED_BASE_URL']}/inbox"
     async with FakeInstance("127.0.0.1") as instance:
