@@ -1,6 +1,8 @@
-"""Replies keep arriving while ``feedfed serve`` (one process, SQLite) is killed with SIGKILL
-three times, each time after a different stretch of work: once it runs again, every reply it
-answered ``202`` is exactly one comment, and no inbound job is left waiting or dead. A reply
+"""Replies keep arriving while ``feedfed serve`` (one process, on SQLite and on PostgreSQL) is
+killed with SIGKILL three times, each time after a different stretch of work: once it runs
+again, every reply it answered ``202`` is exactly one comment, and no inbound job is left
+waiting or dead. On PostgreSQL each life of the process has its own worker id, so what a
+killed one held waits for its lease (2 s here) before the next life takes it over. A reply
 the bridge accepted is never lost, whenever the process dies; one whose answer was cut off by
 the kill may or may not be there (its sender would send it again, and the second copy would
 be recognised by its id).
@@ -12,18 +14,35 @@ import asyncio
 import itertools
 import signal
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.fakes.instance import FakeInstance
 from tests.fakes.instance_actors import FakeActor
+from tests.fakes.postgres import fresh_schema, postgres_url
 from tests.fakes.process_blog import bridge_env, comment_ids, inbound_jobs, reply, seed
 from tests.fakes.process_roles import feedfed, sigterm, wait_http
 
 KILLS = 3
 SENDERS = 6
+CONFIG = """
+[limits]
+# A killed process's jobs come back once their lease ends (PostgreSQL; on SQLite the next
+# life of the process takes them back at once).
+job_lease_seconds = 2
+"""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'feedfed.db'}"
+        return
+    async with fresh_schema(postgres_url()) as url:
+        yield url
 
 
 class Replies:
@@ -54,9 +73,9 @@ class Replies:
 
 
 async def test_every_reply_answered_202_is_one_comment_after_the_process_is_killed(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    env = bridge_env(tmp_path)
+    env = bridge_env(tmp_path, CONFIG, database_url)
     article = await seed(env)
     base = env["FEEDFED_BASE_URL"]
     accepted: set[str] = set()
@@ -85,7 +104,7 @@ async def test_every_reply_answered_202_is_one_comment_after_the_process_is_kill
         log = tmp_path / "serve-last.log"
         async with feedfed(env, log, "serve") as proc:
             await wait_http(f"{base}/healthz", proc, log)
-            for _ in range(600):
+            for _ in range(800):
                 jobs = await inbound_jobs(env)
                 if not jobs.get("queued") and not jobs.get("running"):
                     break

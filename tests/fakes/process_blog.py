@@ -1,5 +1,6 @@
-"""A bridge run as real ``feedfed`` processes on one SQLite file: its environment, one blog
-with one post, replies to that post from fake actors, and the comments they became."""
+"""A bridge run as real ``feedfed`` processes on one database (a SQLite file by default): its
+environment, one blog with one post, replies to that post from fake actors, and the comments
+they became."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from bridge.activitypub.urls import Urls, entry_slug
 from bridge.config import load_config
 from bridge.context import open_context
 from bridge.entries import FeedEntry
+from bridge.store import open_store
 from bridge.store.base import FeedState, NewBlog
-from bridge.store.sqlite import SQLiteStore
 from tests.fakes.instance_actors import FakeActor
 from tests.fakes.process import feedfed_env, free_port
 
@@ -20,18 +21,18 @@ PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 ALL_STATES = ("published", "held", "duplicate", "spam", "rejected", "deleted")
 
 
-def bridge_env(tmp_path: Path, config: str = "") -> dict[str, str]:
-    """The environment of bridge processes: a free port, the SQLite file and the config file
-    (``config``, TOML) in ``tmp_path``, loopback peers allowed."""
+def bridge_env(tmp_path: Path, config: str = "", database_url: str | None = None) -> dict[str, str]:
+    """The environment of bridge processes: a free port, the config file (``config``, TOML)
+    in ``tmp_path``, loopback peers allowed; the database ``database_url``, by default a
+    SQLite file in ``tmp_path``."""
     (tmp_path / "feedfed.toml").write_text(config, encoding="utf-8")
-    return feedfed_env(
-        tmp_path,
-        free_port(),
-        {
-            "FEEDFED_CONFIG": str(tmp_path / "feedfed.toml"),
-            "FEEDFED_ALLOW_PRIVATE_ADDRESSES": "1",
-        },
-    )
+    extra = {
+        "FEEDFED_CONFIG": str(tmp_path / "feedfed.toml"),
+        "FEEDFED_ALLOW_PRIVATE_ADDRESSES": "1",
+    }
+    if database_url is not None:
+        extra["FEEDFED_DATABASE_URL"] = database_url
+    return feedfed_env(tmp_path, free_port(), extra)
 
 
 async def seed(env: dict[str, str]) -> str:
@@ -71,7 +72,7 @@ def reply(actor: FakeActor, article: str, text: str) -> dict[str, object]:
 
 async def comment_ids(env: dict[str, str]) -> list[str]:
     """The object ids of the talkabout blog's comments, in every state (repeats kept)."""
-    store = await SQLiteStore.open(env["FEEDFED_DATABASE_URL"].removeprefix("sqlite:///"))
+    store = await open_store(env["FEEDFED_DATABASE_URL"])
     try:
         blog = await store.get_blog("talkabout")
         assert blog is not None
@@ -87,7 +88,7 @@ async def comment_ids(env: dict[str, str]) -> list[str]:
 
 async def comments(env: dict[str, str]) -> int:
     """How many comments the talkabout blog has, in every state."""
-    store = await SQLiteStore.open(env["FEEDFED_DATABASE_URL"].removeprefix("sqlite:///"))
+    store = await open_store(env["FEEDFED_DATABASE_URL"])
     try:
         blog = await store.get_blog("talkabout")
         assert blog is not None
@@ -98,7 +99,7 @@ async def comments(env: dict[str, str]) -> int:
 
 async def inbound_jobs(env: dict[str, str]) -> dict[str, int]:
     """The ``inbound`` jobs of the queue, counted by state."""
-    store = await SQLiteStore.open(env["FEEDFED_DATABASE_URL"].removeprefix("sqlite:///"))
+    store = await open_store(env["FEEDFED_DATABASE_URL"])
     try:
         return {c.state: c.count for c in await store.job_counts() if c.kind == "inbound"}
     finally:
