@@ -26,6 +26,7 @@ from fanout_blog import post, seed_blog
 from procstat import machine_cpu, peak_rss_mib, process_cpu, run_queue_wait
 from receiver import Receiver, receiver
 from signing import signing_rate
+from worker_process import spawn_worker
 
 from bridge.config import build_config
 from bridge.context import open_context
@@ -132,34 +133,21 @@ async def start_worker(
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     (workdir / "feedfed.toml").write_text(WORKER_CONFIG, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDFED_")}
-    env.update(
-        FEEDFED_CONFIG=str(workdir / "feedfed.toml"),
-        FEEDFED_DATABASE_URL=url,
-        FEEDFED_BASE_URL="http://127.0.0.1:9",
-        FEEDFED_ALLOW_PRIVATE_ADDRESSES="1",
+    settings = {
+        "FEEDFED_CONFIG": str(workdir / "feedfed.toml"),
+        "FEEDFED_DATABASE_URL": url,
+        "FEEDFED_BASE_URL": "http://127.0.0.1:9",
+        "FEEDFED_ALLOW_PRIVATE_ADDRESSES": "1",
+    }
+    log_path = workdir / f"{name}.log"
+    proc = await spawn_worker(
+        settings, "fanout,deliver", log_path, "--health-listen", f"127.0.0.1:{port}"
     )
-    with (workdir / f"{name}.log").open("ab") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bridge",
-            "--log-level",
-            "warning",
-            "worker",
-            "--kinds",
-            "fanout,deliver",
-            "--health-listen",
-            f"127.0.0.1:{port}",
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
     ready = f"http://127.0.0.1:{port}/readyz"
     async with aiohttp.ClientSession() as session:
         for _ in range(600):
             if proc.returncode is not None:
-                log_text = (workdir / f"{name}.log").read_text()[-2000:]
+                log_text = log_path.read_text()[-2000:]
                 raise RuntimeError(f"{name} exited {proc.returncode}:\n{log_text}")
             with contextlib.suppress(aiohttp.ClientConnectionError):
                 async with session.get(ready) as response:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from worker_process import spawn_worker
 
 from bridge.store.sqlite.processes import SOCKET_SUFFIX
 
@@ -18,27 +19,13 @@ from bridge.store.sqlite.processes import SOCKET_SUFFIX
 async def worker_process(workdir: Path, database: Path, base_url: str) -> AsyncIterator[int]:
     """Run the worker on ``database`` until the block ends (SIGTERM); yields its pid once it
     listens for job notices (the default poll of the queue, 1 s, is only the fallback)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDFED_")}
-    env.update(
-        FEEDFED_DATABASE_URL=f"sqlite:///{database}",
-        FEEDFED_BASE_URL=base_url,
+    settings = {
+        "FEEDFED_DATABASE_URL": f"sqlite:///{database}",
+        "FEEDFED_BASE_URL": base_url,
         **({"FEEDFED_CONFIG": os.environ["XCFG"]} if "XCFG" in os.environ else {}),
-    )
+    }
     log_path = workdir / "worker.log"
-    with log_path.open("ab") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bridge",
-            "--log-level",
-            "warning",
-            "worker",
-            "--kinds",
-            "inbound",
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
+    proc = await spawn_worker(settings, "inbound", log_path)
     try:
         await _until_listening(proc, Path(f"{database}-processes"), log_path)
         yield proc.pid

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 from pathlib import Path
 
 
@@ -47,8 +48,6 @@ def threads_cpu() -> dict[str, float]:
     """CPU seconds each thread of this process has run (``schedstat``, nanoseconds), by
     thread name (threads of one pool, ``feedfed-sign_0``, ``feedfed-sign_1``, are summed
     under their prefix ``feedfed-sign``)."""
-    import threading
-
     spent: dict[str, float] = {}
     for thread in threading.enumerate():
         if thread.native_id is None:
